@@ -1,0 +1,35 @@
+# make demo   install everything into .venv, pretrain on the synthetic dataset, linear-evaluate
+# make test   install everything into .venv, run the test suite
+# make bench  kernel and training-step benchmarks
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DEMO   ?= runs/demo
+
+.PHONY: install demo test bench clean
+
+$(VENV)/.deps: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+# --no-build-isolation: build against the pinned torch above instead of downloading another
+install: $(VENV)/.deps
+	$(PY) -m pip install -q --no-build-isolation -e .
+	$(PY) -c "import cpstn_min.ops as o; print('cpstn backend (cpu):', o.backend('cpu'))"
+
+demo: install
+	$(PY) train.py --out-dir $(DEMO)
+	$(PY) eval.py --checkpoint $(DEMO)/checkpoint.pt --protocol linear
+
+test: install
+	$(PY) -m pytest tests -q
+
+bench: install
+	$(PY) benchmarks/bench_graph_conv.py
+	$(PY) benchmarks/bench_augment.py
+	$(PY) benchmarks/bench_train_step.py
+
+clean:
+	rm -rf build *.egg-info cpstn_min/_C*.so

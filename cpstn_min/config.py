@@ -1,0 +1,134 @@
+"""Every default in one place: dataclasses for data, augmentation, model and training.
+
+train.py maps command-line flags onto these; the resolved config is saved with
+every run (config.json) and restored on --resume / by eval.py.
+"""
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "synthetic"           # synthetic | ntu60 | ntu120
+    data_root: Optional[str] = None      # prepared / preprocessed data folder (ntu60, ntu120)
+    data_format: str = "auto"            # auto | prepared | stgcn | ctrgcn | pyskl
+    split: str = "xsub"                  # xsub | xview (ntu60, synthetic) | xset (ntu120)
+    num_workers: int = 0
+    # synthetic dataset only
+    synthetic_train: int = 1200          # clips in the training split
+    synthetic_val: int = 600             # clips in the validation split
+    synthetic_seed: int = 0
+    cache_dir: Optional[str] = None      # where generated arrays are cached (default: ~/.cache/cpstn)
+
+
+@dataclass
+class AugmentConfig:
+    T_out: int = 50                                   # frames of every view
+    # contrastive key view (mild)
+    key_crop: Tuple[float, float] = (0.9, 1.0)
+    key_shear: float = 0.5
+    key_rotate_deg: float = 0.0
+    # contrastive query view (strong)
+    query_crop: Tuple[float, float] = (0.5, 1.0)
+    query_shear: float = 0.5
+    query_rotate_deg: float = 30.0
+    # pretext view: labelled in-plane rotation and pace (fraction of the clip covered)
+    pretext_rotations_deg: Tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)
+    pretext_paces: Tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    pretext_reverse: bool = False                     # also predict playback direction
+    pretext_shear: float = 0.0
+
+
+@dataclass
+class ModelConfig:
+    in_channels: int = 3
+    hidden_channels: int = 16
+    feature_dim: int = 256
+    layout: str = "ntu-rgb+d"
+    strategy: str = "spatial"
+    proj_dim: int = 128
+    mlp: bool = True                     # MoCo v2 MLP projector
+    queue_size: int = 32768              # capped to the training-set size
+    momentum: float = 0.999
+    temperature: float = 0.07
+    contrastive: bool = True             # --no-contrastive: pretext-only model
+    pretext: bool = True                 # --no-pretext: SkeletonCLR baseline
+    lambda_rot: float = 1.0
+    lambda_pace: float = 1.0
+    lambda_dir: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 300
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_steps: Tuple[int, ...] = (250,)   # lr x0.1 at each
+    seed: int = 1
+    device: str = "cpu"
+    amp: bool = False
+    out_dir: str = "runs/default"
+    resume: bool = False
+    log_every: int = 10
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        def build(sub_cls, values):
+            names = {f.name: f for f in dataclasses.fields(sub_cls)}
+            unknown = set(values) - set(names)
+            if unknown:
+                raise ValueError(f"unknown {sub_cls.__name__} fields: {sorted(unknown)}")
+            kw = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+            return sub_cls(**kw)
+        return cls(data=build(DataConfig, d.get("data", {})),
+                   augment=build(AugmentConfig, d.get("augment", {})),
+                   model=build(ModelConfig, d.get("model", {})),
+                   train=build(TrainConfig, d.get("train", {})))
+
+    def save(self, path: str) -> None:
+        with open(path, "w") as f:
+            json.dump(self.to_dict(), f, indent=2)
+
+
+@dataclass
+class EvalConfig:
+    """eval.py defaults: the SkeletonCLR/AimCLR protocols (linear probe lr 3.0, 100 epochs,
+    x0.1 at 80). Not part of Config: evaluation reads the pretraining Config from the checkpoint."""
+    protocol: str = "linear"             # linear | knn | semi | finetune
+    label_fraction: float = 0.1          # semi: fraction of training labels kept (0.01 or 0.1)
+    subset_seed: int = 0                 # semi: which labels are kept (saved to JSON)
+    seed: int = 0                        # classifier init, batch order, random-init encoder
+    device: str = "cpu"
+    batch_size: int = 256                # feature extraction and evaluation batches
+    cache_features: bool = True          # linear / knn: extract frozen features once, reuse
+    # linear probe on frozen pooled features
+    linear_epochs: int = 100
+    linear_lr: float = 3.0
+    linear_momentum: float = 0.9
+    linear_milestones: Tuple[int, ...] = (80,)   # lr x0.1 at each
+    linear_batch_size: int = 128
+    # cosine kNN on L2-normalised features
+    knn_k: int = 20
+    knn_temperature: float = 0.07        # vote weight exp(cos / temperature)
+    # semi / finetune: encoder + linear classifier trained end to end
+    finetune_epochs: int = 100
+    finetune_lr: float = 0.1
+    finetune_momentum: float = 0.9
+    finetune_weight_decay: float = 1e-4
+    finetune_milestones: Tuple[int, ...] = (80,)
+    finetune_batch_size: int = 64

@@ -1,0 +1,91 @@
+"""The only door to the kernels.
+
+Each op runs `torch.ops.cpstn.*` when the extension `cpstn_min._C` is built
+(and has a kernel for the tensor's device), otherwise the fastest plain-PyTorch
+version from `reference.py`. `CPSTN_BACKEND=reference` forces the fallback
+(benchmarks and tests use it). `backend(device)` says which path is active.
+"""
+import os
+import warnings
+from typing import Optional
+
+import torch
+
+from . import reference
+
+try:
+    from . import _C  # noqa: F401  (importing runs the TORCH_LIBRARY registrations)
+    _EXT_ERROR = None
+except ImportError as e:  # the extension is optional: everything has a fallback
+    _EXT_ERROR = e
+    warnings.warn(f"cpstn: C++ extension not available ({e}); using plain-PyTorch fallbacks. "
+                  "Build it with: pip install --no-build-isolation -e .", stacklevel=2)
+
+OPS = ("graph_conv", "graph_conv_backward", "skeleton_augment")
+
+
+def extension_loaded() -> bool:
+    return _EXT_ERROR is None
+
+
+def _has_kernel(op: str, dispatch_key: str) -> bool:
+    return extension_loaded() and torch._C._dispatch_has_kernel_for_dispatch_key(f"cpstn::{op}", dispatch_key)
+
+
+def backend(device="cpu") -> str:
+    """"cuda", "cpu-ext" or "reference": the path ops take for tensors on `device`."""
+    if os.environ.get("CPSTN_BACKEND", "") == "reference":
+        return "reference"
+    device = torch.device(device)
+    if device.type == "cuda" and _has_kernel("graph_conv", "CUDA"):
+        return "cuda"
+    if device.type == "cpu" and _has_kernel("graph_conv", "CPU"):
+        return "cpu-ext"
+    return "reference"
+
+
+def graph_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+               A: torch.Tensor) -> torch.Tensor:
+    """x (N,Cin,T,V), weight (K,Cout,Cin), bias (K,Cout) or None, A (K,V,V) -> (N,Cout,T,V)."""
+    if backend(x.device) == "reference":
+        return reference.graph_conv_composed(x, weight, bias, A)
+    return torch.ops.cpstn.graph_conv.default(x, weight, bias, A)
+
+
+def skeleton_augment(x: torch.Tensor, valid_frames: torch.Tensor, start: torch.Tensor,
+                     step: torch.Tensor, R: torch.Tensor, T_out: int) -> torch.Tensor:
+    """x (N,3,T,V,M), valid_frames (N,) int64, start/step (N,), R (N,3,3) -> (N,3,T_out,V,M)."""
+    if backend(x.device) == "reference":
+        return reference.skeleton_augment(x, valid_frames, start, step, R, T_out)
+    return torch.ops.cpstn.skeleton_augment.default(x, valid_frames, start, step, R, T_out)
+
+
+if extension_loaded():
+    @torch.library.register_fake("cpstn::graph_conv")
+    def _graph_conv_fake(x, weight, bias, A):
+        return x.new_empty(x.shape[0], weight.shape[1], x.shape[2], x.shape[3])
+
+    @torch.library.register_fake("cpstn::graph_conv_backward")
+    def _graph_conv_backward_fake(grad_out, x, weight, bias, A, output_mask):
+        def like(t, needed):
+            return t.new_empty(t.shape) if needed and t is not None else grad_out.new_empty(0)
+        return like(x, output_mask[0]), like(weight, output_mask[1]), like(bias, output_mask[2]), \
+            like(A, output_mask[3])
+
+    @torch.library.register_fake("cpstn::skeleton_augment")
+    def _skeleton_augment_fake(x, valid_frames, start, step, R, T_out):
+        N, C, _, V, M = x.shape
+        return x.new_empty(N, C, T_out, V, M)
+
+    def _graph_conv_setup_context(ctx, inputs, output):
+        x, weight, bias, A = inputs
+        ctx.save_for_backward(x, weight, bias, A)
+
+    def _graph_conv_backward(ctx, grad_out):
+        x, weight, bias, A = ctx.saved_tensors
+        mask = [bool(m) for m in ctx.needs_input_grad]
+        grads = torch.ops.cpstn.graph_conv_backward.default(grad_out.contiguous(), x, weight, bias, A, mask)
+        return tuple(g if m else None for g, m in zip(grads, mask))
+
+    torch.library.register_autograd("cpstn::graph_conv", _graph_conv_backward,
+                                    setup_context=_graph_conv_setup_context)

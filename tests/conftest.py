@@ -1,0 +1,15 @@
+import os
+import sys
+
+import pytest
+import torch
+
+# tests import train.py / eval.py from the repository root
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def reference_backend(monkeypatch):
+    """Force every op onto the plain-PyTorch fallback for one test."""
+    monkeypatch.setenv("CPSTN_BACKEND", "reference")
