@@ -28,7 +28,8 @@ def extension():
     # relative paths: setuptools rejects absolute source paths in an editable build
     sources = sorted(glob.glob("csrc/**/*.cpp", recursive=True))
     opt = ["-O0", "-g"] if debug else ["-O3"]
-    cxx = opt + ["-std=c++17", "-fopenmp", "-DNDEBUG"]
+    # no -std flag: torch.utils.cpp_extension picks the standard its headers need (C++17 or C++20)
+    cxx = opt + ["-fopenmp", "-DNDEBUG"]
     if debug:
         cxx.remove("-DNDEBUG")
     extra = {"cxx": cxx}
@@ -42,7 +43,7 @@ def extension():
     if use_cuda:
         sources += sorted(glob.glob("csrc/**/*.cu", recursive=True))
         extra["cxx"].append("-DCPSTN_WITH_CUDA")
-        extra["nvcc"] = opt + ["-std=c++17", "-DCPSTN_WITH_CUDA", "--expt-relaxed-constexpr"]
+        extra["nvcc"] = opt + ["-DCPSTN_WITH_CUDA", "--expt-relaxed-constexpr"]
         ext_cls = CUDAExtension
     else:
         ext_cls = CppExtension
