@@ -16,11 +16,11 @@ class DataConfig:
     data_format: str = "auto"            # auto | prepared | stgcn | ctrgcn | pyskl
     split: str = "xsub"                  # xsub | xview (ntu60, synthetic) | xset (ntu120)
     num_workers: int = 0
+    cache_dir: Optional[str] = None      # generated (synthetic) or converted (NTU) arrays (default: ~/.cache/cpstn)
     # synthetic dataset only
     synthetic_train: int = 1200          # clips in the training split
     synthetic_val: int = 600             # clips in the validation split
     synthetic_seed: int = 0
-    cache_dir: Optional[str] = None      # where generated arrays are cached (default: ~/.cache/cpstn)
 
 
 @dataclass
@@ -58,6 +58,7 @@ class ModelConfig:
     lambda_rot: float = 1.0
     lambda_pace: float = 1.0
     lambda_dir: float = 1.0
+    pretext_hidden: int = 256            # hidden units of each pretext head (0 = linear head)
 
 
 @dataclass
@@ -73,6 +74,8 @@ class TrainConfig:
     amp: bool = False
     out_dir: str = "runs/default"
     resume: bool = False
+    overwrite: bool = False              # start afresh even if out_dir holds a checkpoint
+    save_every: int = 100                # also checkpoint every N steps (0: only at epoch ends)
     log_every: int = 10
 
 
@@ -132,3 +135,4 @@ class EvalConfig:
     finetune_weight_decay: float = 1e-4
     finetune_milestones: Tuple[int, ...] = (80,)
     finetune_batch_size: int = 64
+    finetune_eval_every: int = 10        # test accuracy every n epochs (and after the last)

@@ -41,7 +41,7 @@ class SkeletonArrayDataset(Dataset):
         return self.data.shape[0]
 
     def __getitem__(self, i):
-        clip = np.ascontiguousarray(self.data[i], dtype=np.float32)  # copies out of a memory map
+        clip = np.array(self.data[i], dtype=np.float32)  # a writable copy, also out of a read-only memory map
         if not np.isfinite(clip).all():
             raise DataError(f"{self.name}: clip {i} contains NaN or inf")
         return torch.from_numpy(clip), int(self.valid_frames[i]), int(self.labels[i]), i
