@@ -18,6 +18,7 @@ class DataConfig:
     num_workers: int = 0
     cache_dir: Optional[str] = None      # generated (synthetic) or converted (NTU) arrays (default: ~/.cache/cpstn)
     # synthetic dataset only
+    center: bool = True                  # spine joint of frame 0 at the origin, as prepare does for NTU
     synthetic_train: int = 1200          # clips in the training split
     synthetic_val: int = 600             # clips in the validation split
     synthetic_seed: int = 0
@@ -125,6 +126,7 @@ class EvalConfig:
     linear_momentum: float = 0.9
     linear_milestones: Tuple[int, ...] = (80,)   # lr x0.1 at each
     linear_batch_size: int = 128
+    linear_standardize: bool = False     # per-dimension zero mean / unit variance first (not the recipe)
     # cosine kNN on L2-normalised features
     knn_k: int = 20
     knn_temperature: float = 0.07        # vote weight exp(cos / temperature)

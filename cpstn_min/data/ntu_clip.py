@@ -46,13 +46,19 @@ def clip_from_skeleton(sk, max_bodies: int = 2) -> np.ndarray:
     return out
 
 
+def centre_clips(clips: np.ndarray) -> np.ndarray:
+    """clips (N,3,T,V,M); returns centred copies (absent bodies stay zero)."""
+    present = np.abs(clips).sum(axis=(1, 3)) > 0                   # (N,T,M)
+    first = np.argmax(present[:, 0], axis=1)                         # first body present in frame 0
+    origin = clips[np.arange(len(clips)), :, 0, SPINE_JOINT, first]  # (N,3)
+    origin = np.where(present[:, 0].any(axis=1)[:, None], origin, 0)
+    moved = clips - origin[:, :, None, None, None]
+    return np.where(present[:, None, :, None, :], moved, 0).astype(clips.dtype)
+
+
 def centre_clip(clip: np.ndarray) -> np.ndarray:
     """clip (3,T,V,M); returns a centred copy (absent bodies stay zero)."""
-    present = np.abs(clip).sum(axis=(0, 2)) > 0                    # (T,M)
-    if not present[0].any():
-        return clip.copy()
-    origin = clip[:, 0, SPINE_JOINT, int(np.argmax(present[0]))]   # (3,)
-    return np.where(present[None, :, None, :], clip - origin[:, None, None, None], 0).astype(clip.dtype)
+    return centre_clips(clip[None])[0]
 
 
 def valid_frames_of(data: np.ndarray) -> np.ndarray:
