@@ -28,8 +28,14 @@ def extension_loaded() -> bool:
     return _EXT_ERROR is None
 
 
+# Looked up once: registrations happen when _C is imported, and torch.compile cannot
+# trace the dispatcher query inside a compiled model.
+_KERNELS = frozenset((op, key) for op in OPS for key in ("CPU", "CUDA") if extension_loaded()
+                     and torch._C._dispatch_has_kernel_for_dispatch_key(f"cpstn::{op}", key))
+
+
 def _has_kernel(op: str, dispatch_key: str) -> bool:
-    return extension_loaded() and torch._C._dispatch_has_kernel_for_dispatch_key(f"cpstn::{op}", dispatch_key)
+    return (op, dispatch_key) in _KERNELS
 
 
 def backend(device="cpu") -> str:
@@ -55,7 +61,9 @@ def graph_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
 def skeleton_augment(x: torch.Tensor, valid_frames: torch.Tensor, start: torch.Tensor,
                      step: torch.Tensor, R: torch.Tensor, T_out: int) -> torch.Tensor:
     """x (N,3,T,V,M), valid_frames (N,) int64, start/step (N,), R (N,3,3) -> (N,3,T_out,V,M)."""
-    if backend(x.device) == "reference":
+    # asks for this op's own kernel: a build may register it without graph_conv's
+    if os.environ.get("CPSTN_BACKEND", "") == "reference" \
+            or not _has_kernel("skeleton_augment", x.device.type.upper()):
         return reference.skeleton_augment(x, valid_frames, start, step, R, T_out)
     return torch.ops.cpstn.skeleton_augment.default(x, valid_frames, start, step, R, T_out)
 
