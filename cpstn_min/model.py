@@ -1,0 +1,71 @@
+"""CP-STN: contrastive (MoCo v2) and pretext learning on one ST-GCN query encoder.
+
+forward(views) takes the dict of augment.make_views — 'query', 'key', 'pretext'
+clips (N,3,T,V,M) and the pretext labels (N,) — and returns a dict of scalars:
+'loss' (what to minimize), the loss terms ('nce', 'rot', 'pace', 'dir') and
+their top-1 accuracies ('acc_nce', ...). Three encoder passes: query view and
+pretext view through the query encoder, key view through the key encoder.
+`model_cfg.contrastive` / `model_cfg.pretext` switch the branches off in this
+same code path (pretext-only model / SkeletonCLR baseline).
+
+Batch norm: every pass normalizes with its own batch statistics; keys are not
+shuffle-BN'd across processes (as in SkeletonCLR/AimCLR's single-process code).
+"""
+from typing import Dict, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .checkpoint import build_encoder
+from .config import AugmentConfig
+from .moco import MoCo
+from .pretext import PretextHeads, pretext_classes
+
+
+def projector(feature_dim: int, proj_dim: int, mlp: bool) -> nn.Module:
+    """MoCo v2 MLP head (or MoCo v1 linear head): (N,feature_dim) -> (N,proj_dim)."""
+    if not mlp:
+        return nn.Linear(feature_dim, proj_dim)
+    return nn.Sequential(nn.Linear(feature_dim, feature_dim), nn.ReLU(inplace=True),
+                         nn.Linear(feature_dim, proj_dim))
+
+
+class CPSTN(nn.Module):
+    """model_cfg: config.ModelConfig; queue_size: resolved queue length (already capped to
+    the dataset size); classes: pretext task -> number of classes (default from AugmentConfig())."""
+
+    def __init__(self, model_cfg, queue_size: int, classes: Optional[Dict[str, int]] = None):
+        super().__init__()
+        if not (model_cfg.contrastive or model_cfg.pretext):
+            raise ValueError("at least one of the contrastive and pretext branches must be on")
+        self.cfg = model_cfg
+        self.encoder_q = build_encoder(model_cfg)
+        fd = self.encoder_q.feature_dim
+        if model_cfg.contrastive:
+            self.projector = projector(fd, model_cfg.proj_dim, model_cfg.mlp)
+            self.moco = MoCo(nn.Sequential(self.encoder_q, self.projector), model_cfg.proj_dim,
+                             queue_size, model_cfg.momentum, model_cfg.temperature)
+        if model_cfg.pretext:
+            classes = classes if classes is not None else pretext_classes(AugmentConfig())
+            self.pretext = PretextHeads(fd, classes, model_cfg.pretext_hidden)
+            self.weights = {"rot": model_cfg.lambda_rot, "pace": model_cfg.lambda_pace,
+                            "dir": model_cfg.lambda_dir}
+
+    def query_params(self):
+        """Parameters of the query network in the order of the key network's."""
+        return list(self.encoder_q.parameters()) + list(self.projector.parameters())
+
+    def forward(self, views: dict) -> Dict[str, torch.Tensor]:
+        out, loss = {}, 0.0
+        if self.cfg.contrastive:
+            q = F.normalize(self.projector(self.encoder_q(views["query"])).float(), dim=1)  # (N,C)
+            out["nce"], out["acc_nce"] = self.moco(q, views["key"], self.query_params())
+            loss = loss + out["nce"]
+        if self.cfg.pretext:
+            features = self.encoder_q(views["pretext"])                     # (N,feature_dim)
+            for name, (term, acc) in self.pretext(features, views).items():
+                out[name], out[f"acc_{name}"] = term, acc
+                loss = loss + self.weights[name] * term
+        out["loss"] = loss
+        return out

@@ -1,0 +1,173 @@
+"""train.py's command line: flags and config files -> Config.
+
+Precedence (lowest first): dataclass defaults, the synthetic-demo scaling (only
+for the synthetic dataset), `--config FILE` (JSON or TOML with the sections of
+config.json: data, augment, model, train), then flags. With --resume the run's
+own saved config replaces the defaults and the demo scaling, so a resumed run
+continues with the settings it started with unless a flag says otherwise.
+"""
+import argparse
+import dataclasses
+import json
+import os
+from typing import Dict, List, Optional
+
+from . import checkpoint
+from .config import Config, TrainConfig
+
+
+class UsageError(Exception):
+    """A bad flag, config file or setting: reported as one line, exit code 2."""
+
+
+# flag, config path, type (None: a switch storing the value after "="; a list: several values), help
+FLAGS = [
+    ("--dataset", "data.dataset", str, "synthetic | ntu60 | ntu120"),
+    ("--data-root", "data.data_root", str, "prepared NTU data folder (python -m cpstn_min.data.prepare)"),
+    ("--data-format", "data.data_format", str, "auto | prepared | stgcn | ctrgcn | pyskl"),
+    ("--split", "data.split", str, "xsub | xview | xset"),
+    ("--num-workers", "data.num_workers", int, "DataLoader worker processes"),
+    ("--synthetic-train", "data.synthetic_train", int, "synthetic: clips in the training split"),
+    ("--cache-dir", "data.cache_dir", str, "where generated (synthetic) or converted (NTU) arrays are cached"),
+    ("--frames", "augment.T_out", int, "frames of every view (clips are resampled to this length)"),
+    ("--pretext-reverse", "augment.pretext_reverse=True", None, "also predict playback direction"),
+    ("--hidden-channels", "model.hidden_channels", int, "ST-GCN width of the first blocks"),
+    ("--feature-dim", "model.feature_dim", int, "pooled encoder features"),
+    ("--queue-size", "model.queue_size", int, "MoCo queue length (capped to the dataset size)"),
+    ("--moco-momentum", "model.momentum", float, "EMA momentum of the key encoder"),
+    ("--temperature", "model.temperature", float, "InfoNCE temperature"),
+    ("--no-contrastive", "model.contrastive=False", None, "pretext-only model"),
+    ("--no-pretext", "model.pretext=False", None, "contrastive only (SkeletonCLR baseline)"),
+    ("--lambda-rot", "model.lambda_rot", float, "weight of the rotation loss"),
+    ("--lambda-pace", "model.lambda_pace", float, "weight of the pace loss"),
+    ("--epochs", "train.epochs", int, "training epochs"),
+    ("--batch-size", "train.batch_size", int, "global batch size (split across processes)"),
+    ("--lr", "train.lr", float, "SGD learning rate"),
+    ("--weight-decay", "train.weight_decay", float, "SGD weight decay"),
+    ("--lr-steps", "train.lr_steps", [int], "epochs at which the lr is multiplied by 0.1"),
+    ("--seed", "train.seed", int, "seed of initialisation, data order and augmentation"),
+    ("--device", "train.device", str, "cpu | cuda | cuda:N"),
+    ("--amp", "train.amp=True", None, "mixed precision (float16 on CUDA, bfloat16 on CPU)"),
+    ("--out-dir", "train.out_dir", str, "run folder: checkpoint.pt, config.json, log.jsonl"),
+    ("--resume", "train.resume=True", None, "continue from OUT_DIR/checkpoint.pt"),
+    ("--overwrite", "train.overwrite=True", None, "start afresh even if OUT_DIR holds a checkpoint"),
+    ("--save-every", "train.save_every", int, "also checkpoint every N steps (0: only per epoch)"),
+    ("--log-every", "train.log_every", int, "log metrics every N steps"),
+]
+
+RECIPE_EPOCHS, RECIPE_LR_STEPS = TrainConfig.epochs, TrainConfig.lr_steps
+
+# The SkeletonCLR/AimCLR recipe scaled so `python train.py` (pretraining + linear probe on
+# the synthetic dataset) takes minutes on a 2-core CPU: fewer epochs (the lr step keeps its
+# place at 5/6), half the batch, shorter views and a narrower encoder (~6x fewer FLOPs/clip).
+SYNTHETIC_DEMO = {
+    "train.epochs": 10,
+    "train.batch_size": 64,
+    "augment.T_out": 32,
+    "model.hidden_channels": 8,
+    "model.feature_dim": 128,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="CP-STN pretraining. No arguments: the synthetic demo (a scaled-down recipe).",
+        epilog="Multi-process: torchrun --nproc_per_node N train.py [flags]")
+    p.add_argument("--config", help="JSON or TOML file with data/augment/model/train sections")
+    defaults = Config().to_dict()
+    for flag, path, typ, text in FLAGS:
+        dest = path.split("=")[0]
+        section, name = dest.split(".")
+        text = f"{text} [{dest}, default {defaults[section][name]}]".replace("%", "%%")
+        if typ is None:
+            p.add_argument(flag, dest=dest, action="store_const", const=path.split("=")[1] == "True",
+                           default=argparse.SUPPRESS, help=text)
+        else:
+            many = isinstance(typ, list)
+            p.add_argument(flag, dest=dest, type=typ[0] if many else typ, nargs="+" if many else None,
+                           metavar=name.upper(), default=argparse.SUPPRESS, help=text)
+    return p
+
+
+def read_config_file(path: str) -> Dict[str, object]:
+    """-> {"section.field": value} from a JSON or TOML file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if path.endswith(".toml"):
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                raise UsageError(f"{path}: TOML config files need Python >= 3.11; use JSON") from None
+            tree = tomllib.loads(raw.decode())
+        else:
+            tree = json.loads(raw)
+    except (OSError, ValueError) as e:  # tomllib/json errors are ValueErrors
+        raise UsageError(f"cannot read config file {path}: {e}") from e
+    if not isinstance(tree, dict):
+        raise UsageError(f"config file {path}: expected sections data/augment/model/train")
+    sections = {f.name for f in dataclasses.fields(Config)}
+    flat = {}
+    for section, values in tree.items():
+        if section not in sections or not isinstance(values, dict):
+            raise UsageError(f"config file {path}: unknown section {section!r} "
+                             f"(expected {sorted(sections)} each holding fields)")
+        flat.update({f"{section}.{k}": v for k, v in values.items()})
+    return flat
+
+
+def apply(cfg: Config, values: Dict[str, object]) -> Config:
+    """Set "section.field" values on a copy of cfg; unknown fields are a UsageError."""
+    d = cfg.to_dict()
+    for path, value in values.items():
+        section, name = path.split(".", 1)
+        if name not in d[section]:
+            raise UsageError(f"unknown config field {path!r}")
+        d[section][name] = value
+    try:
+        return Config.from_dict(d)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"bad config: {e}") from e
+
+
+def scale_lr_steps(epochs: int, steps=RECIPE_LR_STEPS, recipe_epochs=RECIPE_EPOCHS):
+    """The recipe's lr steps moved to the same fraction of a shorter/longer run (250/300 -> 5/6)."""
+    return tuple(max(1, round(s * epochs / recipe_epochs)) for s in steps)
+
+
+def resolve(values: Dict[str, object], log=print) -> Config:
+    """Defaults (or the resumed run's config) + demo scaling + explicit values -> Config."""
+    out_dir = values.get("train.out_dir", TrainConfig.out_dir)
+    if values.get("train.resume"):
+        path = os.path.join(out_dir, "checkpoint.pt")
+        if not os.path.isfile(path):
+            raise UsageError(f"--resume: no checkpoint at {path} to resume from (see --out-dir)")
+        ckpt = checkpoint.load(path)
+        try:
+            saved = Config.from_dict(ckpt["config"])
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            raise checkpoint.CheckpointError(f"{path} holds no usable run configuration: {e}") from e
+        return apply(saved, {"train.out_dir": out_dir, "train.overwrite": False, **values})
+    cfg = apply(Config(), values)
+    scaled = {}
+    if cfg.data.dataset == "synthetic":
+        scaled = {k: v for k, v in SYNTHETIC_DEMO.items() if k not in values}
+    epochs = values.get("train.epochs", scaled.get("train.epochs", cfg.train.epochs))
+    if "train.lr_steps" not in values and epochs != RECIPE_EPOCHS:
+        scaled["train.lr_steps"] = scale_lr_steps(epochs)
+    if scaled:
+        before = cfg.to_dict()
+        cfg = apply(cfg, scaled)
+        changes = ", ".join(f"{k} {before[k.split('.')[0]][k.split('.')[1]]} -> {v}"
+                            for k, v in scaled.items())
+        log(f"recipe scaled{' for the synthetic demo' if cfg.data.dataset == 'synthetic' else ''}: "
+            f"{changes} (flags override)")
+    return cfg
+
+
+def config_from_args(argv: Optional[List[str]] = None, log=print) -> Config:
+    args = vars(build_parser().parse_args(argv))
+    config_file = args.pop("config", None)
+    values = read_config_file(config_file) if config_file else {}
+    values.update(args)  # flags win over the file
+    return resolve(values, log)

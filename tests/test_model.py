@@ -1,0 +1,152 @@
+"""CPSTN model: one optimization step changes exactly what it should; branch switches; losses."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cpstn_min.config import ModelConfig
+from cpstn_min.model import CPSTN
+from cpstn_min.moco import MoCo
+
+N, T, V, M = 4, 8, 25, 2
+CLASSES = {"rot": 4, "pace": 4}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: a second thread only adds synchronization overhead."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny_cfg(**kw) -> ModelConfig:
+    return ModelConfig(**{"hidden_channels": 4, "feature_dim": 8, "proj_dim": 6, "pretext_hidden": 8,
+                          "momentum": 0.9, **kw})
+
+
+def views(seed=0, n=N, reverse=False):
+    g = torch.Generator().manual_seed(seed)
+    v = {name: torch.randn(n, 3, T, V, M, generator=g) for name in ("query", "key", "pretext")}
+    v["rot_label"] = torch.randint(0, 4, (n,), generator=g)
+    v["pace_label"] = torch.randint(0, 4, (n,), generator=g)
+    if reverse:
+        v["dir_label"] = torch.randint(0, 2, (n,), generator=g)
+    return v
+
+
+def test_one_step_changes_only_what_it_should():
+    torch.manual_seed(0)
+    model = CPSTN(tiny_cfg(), queue_size=10, classes=CLASSES)
+    model.moco.queue_ptr.fill_(8)  # the batch of 4 wraps around the end of the queue
+    lr, wd, m = 0.1, 1e-4, model.cfg.momentum
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=0.9,
+                          weight_decay=wd)
+    key_net = model.moco.encoder_k
+    q_before = [p.detach().clone() for p in model.query_params()]
+    k_before = [p.detach().clone() for p in key_net.parameters()]
+    heads_before = [p.detach().clone() for p in model.pretext.parameters()]
+    queue_before = model.moco.queue.clone()
+    # keys the step must enqueue: the hand-computed EMA key network applied to the key view
+    expected_key_net = copy.deepcopy(key_net)
+    with torch.no_grad():
+        for pk, pq in zip(expected_key_net.parameters(), q_before):
+            pk.copy_(m * pk + (1 - m) * pq)
+    v = views()
+    with torch.no_grad():
+        expected_keys = F.normalize(expected_key_net(v["key"]), dim=1)
+
+    out = model(v)
+    opt.zero_grad()
+    out["loss"].backward()
+    opt.step()
+
+    # key network: exactly the EMA rule, never the optimizer
+    assert all(p.grad is None for p in key_net.parameters())
+    for pk, pk0, pq0 in zip(key_net.parameters(), k_before, q_before):
+        torch.testing.assert_close(pk, m * pk0 + (1 - m) * pq0)
+    # its batch-norm statistics: those of one forward pass over the key view, like the copy's
+    for (name, b), b_expected in zip(key_net.named_buffers(), expected_key_net.buffers()):
+        torch.testing.assert_close(b, b_expected, msg=name)
+    # queue: pointer advanced by the batch size modulo 10; rows 8,9,0,1 hold the normalized keys
+    assert int(model.moco.queue_ptr) == (8 + N) % 10
+    rows = [8, 9, 0, 1]
+    torch.testing.assert_close(model.moco.queue[rows], expected_keys)
+    torch.testing.assert_close(model.moco.queue[2:8], queue_before[2:8], rtol=0, atol=0)
+    torch.testing.assert_close(model.moco.queue.norm(dim=1), torch.ones(10))
+    # query network and heads: one SGD step (first step: momentum buffer = gradient)
+    for p, p0 in zip(list(model.query_params()) + list(model.pretext.parameters()),
+                     q_before + heads_before):
+        torch.testing.assert_close(p, p0 - lr * (p.grad + wd * p0))
+    assert any(not torch.equal(p, p0) for p, p0 in zip(model.query_params(), q_before))
+
+
+def test_loss_is_weighted_sum_of_terms():
+    torch.manual_seed(0)
+    model = CPSTN(tiny_cfg(lambda_rot=0.5, lambda_pace=2.0), queue_size=16, classes=CLASSES)
+    out = model(views())
+    assert set(out) == {"loss", "nce", "rot", "pace", "acc_nce", "acc_rot", "acc_pace"}
+    torch.testing.assert_close(out["loss"], out["nce"] + 0.5 * out["rot"] + 2.0 * out["pace"])
+    assert all(torch.isfinite(v) for v in out.values())
+
+
+def test_infonce_logits_match_direct_formula():
+    torch.manual_seed(0)
+    moco = MoCo(torch.nn.Linear(5, 3), dim=3, queue_size=7, temperature=0.2)
+    q, k = F.normalize(torch.randn(4, 3), dim=1), F.normalize(torch.randn(4, 3), dim=1)
+    logits = moco.logits(q, k)
+    assert logits.shape == (4, 1 + 7)
+    torch.testing.assert_close(logits[:, 0], (q * k).sum(1) / 0.2)
+    torch.testing.assert_close(logits[:, 1:], q @ moco.queue.t() / 0.2)
+
+
+def test_batch_larger_than_queue_keeps_last_keys():
+    moco = MoCo(torch.nn.Linear(5, 3), dim=3, queue_size=4)
+    moco.queue_ptr.fill_(3)
+    keys = F.normalize(torch.randn(6, 3), dim=1)
+    moco.enqueue(keys)
+    # as if written one by one from row 3: the last 4 keys end in rows 1,2,3,0
+    torch.testing.assert_close(moco.queue[[1, 2, 3, 0]], keys[2:])
+    assert int(moco.queue_ptr) == (3 + 6) % 4
+
+
+def test_no_pretext_is_the_contrastive_baseline():
+    torch.manual_seed(0)
+    model = CPSTN(tiny_cfg(pretext=False), queue_size=16, classes=CLASSES)
+    assert not hasattr(model, "pretext")
+    v = views()
+    del v["pretext"], v["rot_label"], v["pace_label"]
+    out = model(v)
+    assert set(out) == {"loss", "nce", "acc_nce"}
+    torch.testing.assert_close(out["loss"], out["nce"])
+
+
+def test_no_contrastive_is_pretext_only():
+    torch.manual_seed(0)
+    model = CPSTN(tiny_cfg(contrastive=False), queue_size=16, classes={**CLASSES, "dir": 2})
+    assert not hasattr(model, "moco") and not hasattr(model, "projector")
+    assert not any(k.startswith("moco.") for k in model.state_dict())
+    v = views(reverse=True)
+    del v["query"], v["key"]
+    out = model(v)
+    assert set(out) == {"loss", "rot", "pace", "dir", "acc_rot", "acc_pace", "acc_dir"}
+    torch.testing.assert_close(out["loss"], out["rot"] + out["pace"] + out["dir"])
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.encoder_q.parameters())
+
+
+def test_both_branches_off_is_an_error():
+    with pytest.raises(ValueError, match="at least one"):
+        CPSTN(tiny_cfg(contrastive=False, pretext=False), queue_size=16)
+
+
+def test_query_encoder_lives_under_encoder_q_prefix():
+    """eval.py reads the pretrained encoder from the 'encoder_q.' entries of the state dict."""
+    model = CPSTN(tiny_cfg(), queue_size=16, classes=CLASSES)
+    state = model.state_dict()
+    enc = {k[len("encoder_q."):]: v for k, v in state.items() if k.startswith("encoder_q.")}
+    assert enc.keys() == model.encoder_q.state_dict().keys()
+    assert {"moco.queue", "moco.queue_ptr"} <= state.keys()
+    assert any(k.startswith("moco.encoder_k.") for k in state)
