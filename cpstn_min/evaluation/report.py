@@ -1,0 +1,110 @@
+"""Results of one evaluation: metrics, the printed table, JSON and a PNG.
+
+Inputs are class scores (N,C) (logits or kNN votes) and labels (N,) int64.
+The PNG holds the learning curves (or accuracy against k for kNN) and the
+confusion matrix; it is drawn with matplotlib's Agg canvas, so no display is needed.
+"""
+import json
+import math
+import os
+
+import torch
+
+
+def summarize(scores: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
+    """top-1 / top-5 (%), per-class accuracy (%) and the confusion matrix [true][predicted]."""
+    n = labels.numel()
+    k = min(5, num_classes)
+    top = scores.topk(k, dim=1).indices if n else torch.zeros(0, k, dtype=torch.long)
+    hit1 = top[:, 0] == labels
+    hit5 = (top == labels[:, None]).any(dim=1)
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    confusion.index_put_((labels, top[:, 0]), torch.ones(n, dtype=torch.long), accumulate=True)
+    support = confusion.sum(1)
+    per_class = [100.0 * confusion[c, c].item() / support[c].item() if support[c] else float("nan")
+                 for c in range(num_classes)]
+    present = [a for a in per_class if not math.isnan(a)]
+    ordered = sorted(present)
+    worst = min(range(num_classes), key=lambda c: per_class[c] if not math.isnan(per_class[c]) else 1e9)
+    return {
+        "top1": 100.0 * hit1.float().mean().item() if n else 0.0,
+        "top5": 100.0 * hit5.float().mean().item() if n else 0.0,
+        "num_test": n,
+        "num_classes": num_classes,
+        "per_class_top1": [None if math.isnan(a) else a for a in per_class],
+        "per_class_summary": {
+            "mean": sum(present) / len(present) if present else 0.0,
+            "median": ordered[len(ordered) // 2] if ordered else 0.0,
+            "min": ordered[0] if ordered else 0.0,
+            "max": ordered[-1] if ordered else 0.0,
+            "worst_class": worst,
+            "classes_below_50": sum(a < 50 for a in present),
+        },
+        "confusion": confusion.tolist(),
+    }
+
+
+def format_table(title_rows, metrics: dict) -> str:
+    """A two-column text table: the run description, then the metrics."""
+    s = metrics["per_class_summary"]
+    rows = list(title_rows) + [None,
+                               ("top-1 accuracy", f"{metrics['top1']:.2f} %"),
+                               ("top-5 accuracy", f"{metrics['top5']:.2f} %"),
+                               ("per-class accuracy mean", f"{s['mean']:.2f} %"),
+                               ("per-class accuracy median", f"{s['median']:.2f} %"),
+                               ("per-class accuracy min", f"{s['min']:.2f} % (class {s['worst_class']})"),
+                               ("per-class accuracy max", f"{s['max']:.2f} %"),
+                               ("classes below 50 %", f"{s['classes_below_50']} of {metrics['num_classes']}")]
+    width = max(len(r[0]) for r in rows if r)
+    value_width = max(len(r[1]) for r in rows if r)
+    line = "+" + "-" * (width + 2) + "+" + "-" * (value_width + 2) + "+"
+    out = [line]
+    for r in rows:
+        out.append(line if r is None else f"| {r[0]:<{width}} | {r[1]:<{value_width}} |")
+    out.append(line)
+    return "\n".join(out)
+
+
+def write_json(path: str, record: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(tmp, path)
+
+
+def plot(path: str, title: str, curves: dict, confusion) -> None:
+    """Left: curves (train loss / accuracies per epoch, or top-1 against k). Right: confusion matrix."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_curve, ax_conf = fig.subplots(1, 2)
+    if "k" in curves:
+        ax_curve.plot(curves["k"], curves["top1"], marker="o")
+        ax_curve.set_xscale("log")
+        ax_curve.set_xlabel("k (neighbours)")
+        ax_curve.set_ylabel("top-1 accuracy (%)")
+    else:
+        ax_curve.plot(curves["epoch"], curves["train_top1"], label="train top-1")
+        ax_curve.plot(curves.get("test_epoch", curves["epoch"]), curves["test_top1"], marker=".",
+                      label="test top-1")
+        ax_curve.set_xlabel("epoch")
+        ax_curve.set_ylabel("accuracy (%)")
+        ax_loss = ax_curve.twinx()
+        ax_loss.plot(curves["epoch"], curves["train_loss"], color="gray", linestyle="--",
+                     label="train loss")
+        ax_loss.set_ylabel("train loss")
+        ax_loss.legend(loc="center right")
+        ax_curve.legend(loc="lower right")
+    ax_curve.set_title(title)
+    conf = torch.tensor(confusion, dtype=torch.float64)
+    rows = conf / conf.sum(1, keepdim=True).clamp(min=1)       # each true class sums to 1
+    im = ax_conf.imshow(rows.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax_conf.set_xlabel("predicted class")
+    ax_conf.set_ylabel("true class")
+    ax_conf.set_title("confusion matrix (row-normalised)")
+    fig.colorbar(im, ax=ax_conf)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
