@@ -71,6 +71,12 @@ def skeleton_augment(x: torch.Tensor, valid_frames: torch.Tensor, start: torch.T
 if extension_loaded():
     @torch.library.register_fake("cpstn::graph_conv")
     def _graph_conv_fake(x, weight, bias, A):
+        # the kernels' checks, so a traced call with mismatched shapes fails at compile time
+        torch._check(x.dim() == 4 and weight.dim() == 3 and A.dim() == 3,
+                     lambda: "graph_conv: x must be 4-D (N,Cin,T,V), weight 3-D (K,Cout,Cin), A 3-D (K,V,V)")
+        torch._check(weight.shape[2] == x.shape[1], lambda: "graph_conv: weight Cin must match x channels")
+        for a_dim, size in ((0, weight.shape[0]), (1, x.shape[3]), (2, x.shape[3])):
+            torch._check(A.shape[a_dim] == size, lambda: "graph_conv: A must be (K,V,V) with K of weight and V of x")
         return x.new_empty(x.shape[0], weight.shape[1], x.shape[2], x.shape[3])
 
     @torch.library.register_fake("cpstn::graph_conv_backward")
@@ -86,13 +92,15 @@ if extension_loaded():
         return x.new_empty(N, C, T_out, V, M)
 
     def _graph_conv_setup_context(ctx, inputs, output):
+        # the backward op takes every input (their shapes are checked); x is read only for
+        # grad_weight/grad_A, but a stand-in would have to be materialized at full size
         x, weight, bias, A = inputs
         ctx.save_for_backward(x, weight, bias, A)
 
     def _graph_conv_backward(ctx, grad_out):
         x, weight, bias, A = ctx.saved_tensors
-        mask = [bool(m) for m in ctx.needs_input_grad]
-        grads = torch.ops.cpstn.graph_conv_backward.default(grad_out.contiguous(), x, weight, bias, A, mask)
+        mask = [bool(m) for m in ctx.needs_input_grad]  # the kernel computes only these
+        grads = torch.ops.cpstn.graph_conv_backward.default(grad_out, x, weight, bias, A, mask)
         return tuple(g if m else None for g, m in zip(grads, mask))
 
     torch.library.register_autograd("cpstn::graph_conv", _graph_conv_backward,
