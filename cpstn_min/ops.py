@@ -105,3 +105,6 @@ if extension_loaded():
 
     torch.library.register_autograd("cpstn::graph_conv", _graph_conv_backward,
                                     setup_context=_graph_conv_setup_context)
+    # under autocast (train.py --amp) the kernel runs in float32: it has no half/bf16 path
+    for _device_type in ("cpu", "cuda"):
+        torch.library.register_autocast("cpstn::graph_conv", _device_type, torch.float32)

@@ -286,3 +286,16 @@ def test_op_under_inductor_matches_eager():
     got, _ = forward_and_grads(torch.compile(fn, fullgraph=True), x, w, b, A, g)
     for a, e in zip(got, want):
         torch.testing.assert_close(a, e)
+
+
+@needs_ext
+def test_autocast_runs_the_kernel_in_float32():
+    # train.py --amp: bfloat16 activations reach a kernel that has only float32/float64 paths
+    x, w, b, A = sample_inputs(3, 8, 5, 25, 3, 2, dtype=torch.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = ops.graph_conv(x.bfloat16(), w, b, A)
+    assert y.dtype == torch.float32
+    expected = reference.graph_conv(x.bfloat16().float(), w, b, A)
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+    y.sum().backward()
+    assert w.grad is not None and w.grad.dtype == torch.float32
