@@ -13,3 +13,12 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 def reference_backend(monkeypatch):
     """Force every op onto the plain-PyTorch fallback for one test."""
     monkeypatch.setenv("CPSTN_BACKEND", "reference")
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: a second thread only adds synchronization overhead."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

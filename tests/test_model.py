@@ -13,13 +13,8 @@ N, T, V, M = 4, 8, 25, 2
 CLASSES = {"rot": 4, "pace": 4}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronization overhead."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny tensors: see conftest.one_thread
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_cfg(**kw) -> ModelConfig:

@@ -41,13 +41,8 @@ def tiny_config(cache_dir: str) -> dict:
             "train": {"epochs": EPOCHS, "batch_size": 4, "log_every": 1, "save_every": 3}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronization overhead."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny tensors: see conftest.one_thread
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
