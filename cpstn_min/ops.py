@@ -38,14 +38,15 @@ def _has_kernel(op: str, dispatch_key: str) -> bool:
     return (op, dispatch_key) in _KERNELS
 
 
-def backend(device="cpu") -> str:
-    """"cuda", "cpu-ext" or "reference": the path ops take for tensors on `device`."""
+def backend(device="cpu", op: str = "graph_conv") -> str:
+    """"cuda", "cpu-ext" or "reference": the path `op` takes for tensors on `device`
+    (each op asks for its own kernel: a build may register one op without another)."""
     if os.environ.get("CPSTN_BACKEND", "") == "reference":
         return "reference"
     device = torch.device(device)
-    if device.type == "cuda" and _has_kernel("graph_conv", "CUDA"):
+    if device.type == "cuda" and _has_kernel(op, "CUDA"):
         return "cuda"
-    if device.type == "cpu" and _has_kernel("graph_conv", "CPU"):
+    if device.type == "cpu" and _has_kernel(op, "CPU"):
         return "cpu-ext"
     return "reference"
 
@@ -61,9 +62,7 @@ def graph_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
 def skeleton_augment(x: torch.Tensor, valid_frames: torch.Tensor, start: torch.Tensor,
                      step: torch.Tensor, R: torch.Tensor, T_out: int) -> torch.Tensor:
     """x (N,3,T,V,M), valid_frames (N,) int64, start/step (N,), R (N,3,3) -> (N,3,T_out,V,M)."""
-    # asks for this op's own kernel: a build may register it without graph_conv's
-    if os.environ.get("CPSTN_BACKEND", "") == "reference" \
-            or not _has_kernel("skeleton_augment", x.device.type.upper()):
+    if backend(x.device, "skeleton_augment") == "reference":
         return reference.skeleton_augment(x, valid_frames, start, step, R, T_out)
     return torch.ops.cpstn.skeleton_augment.default(x, valid_frames, start, step, R, T_out)
 
