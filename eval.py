@@ -12,8 +12,9 @@ The dataset defaults to the one the checkpoint was pretrained on (--dataset /
 frames, without augmentation. linear and knn run the frozen encoder once over
 both splits and cache the pooled features (RUN/feature_cache/), so reruns and
 the probe's 100 epochs do not touch the encoder again. Results: a table,
-RUN/eval_<protocol>.json, RUN/eval_<protocol>.png (curves + confusion matrix),
-and as the last line `<protocol> top1=XX.XX top5=YY.YY`. semi saves its label
+RUN/eval_<protocol>.json, RUN/eval_<protocol>.png (curves + confusion matrix;
+eval_linear_standardized.* with --standardize), and as the last line
+`<protocol> top1=XX.XX top5=YY.YY`. semi saves its label
 subset (RUN/label_subset_*.json, reused by later runs), draws
 RUN/eval_semi_<pct>pct.png and keeps every fraction's numbers in eval_semi.json
 ("by_fraction"). semi / finetune save their state every epoch (--resume).
@@ -38,7 +39,7 @@ from cpstn_min.evaluation.encoders import (check_dataset_fits, config_of_checkpo
 from cpstn_min.evaluation.features import dataset_features
 from cpstn_min.evaluation.finetune import finetune
 from cpstn_min.evaluation.knn import knn_scores_for
-from cpstn_min.evaluation.linear import accuracy, train_linear_probe
+from cpstn_min.evaluation.linear import accuracy, probe_failed, train_linear_probe
 from cpstn_min.evaluation.report import format_table, plot, summarize, write_json
 from cpstn_min.evaluation.semi import load_or_make_subset, load_subset, subset_file
 
@@ -150,6 +151,9 @@ def run_frozen(ecfg, encoder, cfg, data_cfg, train_set, test_set, out_dir, progr
                                                   "linear_milestones", "linear_batch_size",
                                                   "linear_standardize")}
         settings.update(weight_decay=0.0, features_cached=cache is not None)
+        if probe_failed(r["curves"], C):
+            log(f"warning: the linear probe did not converge (final training loss "
+                f"{r['curves']['train_loss'][-1]:.2f} > ln {C}); try --standardize or a lower --lr")
         return r["test_logits"], test_y, r["curves"], settings
     ks = sorted({k for k in KNN_CURVE_KS if k <= len(train_y)} | {ecfg.knn_k})
     scores = knn_scores_for(train_x, train_y, test_x, C, ks, ecfg.knn_temperature)
@@ -206,8 +210,9 @@ def evaluate(args, log=print) -> dict:
                                                         out_dir, args, log)
     metrics = summarize(scores, labels, train_set.num_classes)
     suffix = f"_{100 * ecfg.label_fraction:g}pct" if ecfg.protocol == "semi" else ""
-    json_path = os.path.join(out_dir, f"eval_{ecfg.protocol}.json")
-    png_path = os.path.join(out_dir, f"eval_{ecfg.protocol}{suffix}.png")
+    name = result_name(ecfg)
+    json_path = os.path.join(out_dir, f"eval_{name}.json")
+    png_path = os.path.join(out_dir, f"eval_{name}{suffix}.png")
     record = {"protocol": ecfg.protocol, "checkpoint": args.checkpoint, "random_init": args.random_init,
               "seed": ecfg.seed, "data": dataclasses.asdict(data_cfg), "T_out": cfg.augment.T_out,
               "num_train": len(train_set), "settings": settings, **metrics, "curves": curves,
@@ -227,6 +232,12 @@ def evaluate(args, log=print) -> dict:
     log(format_table(rows, metrics))
     log(f"wrote {json_path} and {png_path}")
     return record
+
+
+def result_name(ecfg) -> str:
+    """File stem after eval_: the protocol, with _standardized for a standardized linear probe
+    so it never overwrites the recipe's eval_linear.json."""
+    return ecfg.protocol + ("_standardized" if ecfg.protocol == "linear" and ecfg.linear_standardize else "")
 
 
 def previous_fractions(json_path: str) -> dict:

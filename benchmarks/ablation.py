@@ -18,6 +18,7 @@ setting) takes about half an hour on 2 CPU cores; --epochs, --train-clips,
 --hidden-channels, --seeds and --splits scale it.
 """
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -38,10 +39,15 @@ VARIANTS = {  # name -> (table label, model.contrastive, model.pretext); None: n
     "pretext": ("pretext tasks only (`--no-contrastive`)", False, True),
     "cpstn": ("CP-STN (contrastive + pretext)", True, True),
 }
-PROTOCOLS = ("linear", "knn")
+# column -> (header, eval.py flags): the linear-probe recipe, the same probe on standardized
+# features (the recipe's lr 3.0 does not converge on every encoder's features here), kNN
+PROTOCOLS = {"linear": ("linear", ["--protocol", "linear"]),
+             "linear_std": ("linear, std. features", ["--protocol", "linear", "--standardize"]),
+             "knn": ("kNN", ["--protocol", "knn"])}
 # flags that change a run's numbers: a saved result made with other values is not reused
 RUN_SETTINGS = ("epochs", "batch_size", "train_clips", "val_clips", "hidden_channels", "feature_dim",
-                "t_out", "queue_size", "probe_epochs", "standardize")
+                "t_out", "queue_size", "probe_epochs", "lambda_rot", "lambda_pace", "set")
+WHERE_FLAGS = ("--out-dir", "--results", "--readme")
 START, END = "<!-- ablation:start -->", "<!-- ablation:end -->"
 
 
@@ -60,8 +66,10 @@ def build_parser():
     p.add_argument("--t-out", type=int, default=32, help="frames per view (paper setting: 50)")
     p.add_argument("--queue-size", type=int, default=256)
     p.add_argument("--probe-epochs", type=int, default=100, help="linear-probe epochs (lr x0.1 at 80%%)")
-    p.add_argument("--standardize", action="store_true",
-                   help="linear probe on standardized features (eval.py --standardize; not the recipe)")
+    p.add_argument("--lambda-rot", type=float, default=1.0, help="weight of the rotation pretext loss")
+    p.add_argument("--lambda-pace", type=float, default=1.0, help="weight of the pace pretext loss")
+    p.add_argument("--set", nargs="+", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="any other pretraining setting, e.g. augment.query_rotate_deg=15 (config.py names)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out-dir", default="runs/ablation")
     p.add_argument("--results", default=os.path.join(ROOT, "benchmarks", "results", "ablation.md"))
@@ -78,14 +86,34 @@ def pretrain_config(args, split: str, seed: int, contrastive: bool, pretext: boo
     cfg.augment.T_out = args.t_out
     cfg.model.hidden_channels, cfg.model.feature_dim = args.hidden_channels, args.feature_dim
     cfg.model.queue_size = args.queue_size
+    cfg.model.lambda_rot, cfg.model.lambda_pace = args.lambda_rot, args.lambda_pace
     cfg.model.contrastive, cfg.model.pretext = contrastive, pretext
     cfg.train.epochs, cfg.train.batch_size, cfg.train.seed = args.epochs, args.batch_size, seed
     cfg.train.lr_steps = (max(1, round(0.8 * args.epochs)),)
     cfg.train.device, cfg.train.out_dir = args.device, out_dir
+    for item in args.set:
+        apply_setting(cfg, item)
     # an interrupted pretraining continues; --fresh starts it again
     cfg.train.resume = os.path.isfile(os.path.join(out_dir, "checkpoint.pt")) and not args.fresh
     cfg.train.overwrite = args.fresh
     return cfg
+
+
+def apply_setting(cfg: Config, item: str) -> None:
+    """'section.field=value' -> sets it on cfg, the value parsed as JSON (a bare word stays a
+    string; a list becomes a tuple); SystemExit naming the item when section or field is unknown."""
+    name, sep, text = item.partition("=")
+    section, _, field = name.partition(".")
+    target = getattr(cfg, section, None)
+    if not sep or target is None or section not in ("data", "augment", "model", "train") \
+            or field not in {f.name for f in dataclasses.fields(target)}:
+        raise SystemExit(f"error: --set {item!r}: expected SECTION.FIELD=VALUE with a field of "
+                         f"config.py's data / augment / model / train")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    setattr(target, field, tuple(value) if isinstance(value, list) else value)
 
 
 def evaluate_run(checkpoint: str, out_dir: str, args, seed: int, random_init: bool) -> dict:
@@ -94,13 +122,12 @@ def evaluate_run(checkpoint: str, out_dir: str, args, seed: int, random_init: bo
     top1 = {}
     with open(os.path.join(out_dir, "eval.log"), "a") as log_file:
         log = lambda *a: print(*a, file=log_file, flush=True)  # noqa: E731
-        for protocol in PROTOCOLS:
-            argv = ["--checkpoint", checkpoint, "--protocol", protocol, "--out-dir", out_dir,
-                    "--seed", str(seed), "--epochs", str(args.probe_epochs), "--device", args.device,
-                    "--quiet"] + (["--random-init"] if random_init else []) \
-                + (["--standardize"] if args.standardize and protocol == "linear" else [])
+        for column, (_, flags) in PROTOCOLS.items():
+            argv = ["--checkpoint", checkpoint, *flags, "--out-dir", out_dir, "--seed", str(seed),
+                    "--epochs", str(args.probe_epochs), "--device", args.device, "--quiet"] \
+                + (["--random-init"] if random_init else [])
             record = eval_cli.evaluate(eval_cli.build_parser().parse_args(argv), log=log)
-            top1[protocol] = record["top1"]
+            top1[column] = record["top1"]
             top1["num_classes"] = record["num_classes"]
     return top1
 
@@ -116,9 +143,10 @@ def run_one(args, split: str, seed: int, variant: str, done: dict) -> dict:
     if os.path.isfile(result_path) and not args.fresh:
         with open(result_path) as f:
             saved = json.load(f)
-        old = saved.get("settings", {})
-        changed = ", ".join(f"--{k.replace('_', '-')} {old.get(k)} there, {v} now"
-                            for k, v in settings.items() if old.get(k) != v)
+        # a setting the saved run predates had its default value then
+        old = {**{k: build_parser().get_default(k) for k in RUN_SETTINGS}, **saved.get("settings", {})}
+        changed = ", ".join(f"--{k.replace('_', '-')} {old[k]} there, {v} now"
+                            for k, v in settings.items() if old[k] != v)
         if changed:
             raise SystemExit(f"error: {result_path} was made with other settings ({changed}); "
                              f"pass --fresh to redo it or choose another --out-dir")
@@ -151,13 +179,13 @@ def mean_std(values) -> str:
 
 def markdown_table(results, args, command: str, minutes: float) -> str:
     cols = [(s, p) for s in args.splits for p in PROTOCOLS]
-    header = "| method | " + " | ".join(f"{s} {'linear' if p == 'linear' else 'kNN'}" for s, p in cols) + " |"
+    header = "| method | " + " | ".join(f"{s} {PROTOCOLS[p][0]}" for s, p in cols) + " |"
     lines = [header, "|" + "---|" * (len(cols) + 1)]
     classes = {r["split"]: r["num_classes"] for r in results}
     lines.append("| chance | " + " | ".join(f"{100 / classes[s]:.1f}" if s in classes else "–"
                                            for s, _ in cols) + " |")
     for variant in args.variants:
-        cells = [mean_std([r[p] for r in results if r["variant"] == variant and r["split"] == s])
+        cells = [mean_std([r[p] for r in results if r["variant"] == variant and r["split"] == s and p in r])
                  for s, p in cols]
         lines.append(f"| {VARIANTS[variant][0]} | " + " | ".join(cells) + " |")
     seeds = ("seeds " if len(args.seeds) > 1 else "seed ") + ", ".join(map(str, args.seeds))
@@ -165,8 +193,11 @@ def markdown_table(results, args, command: str, minutes: float) -> str:
              f"{seeds} (the seed sets data order, augmentation and initialisation). Pretraining: "
              f"{args.epochs} epoch{'s' * (args.epochs != 1)}, batch {args.batch_size}, {args.train_clips} training clips, ST-GCN "
              f"hidden {args.hidden_channels} -> {args.feature_dim}-d features, {args.t_out} frames, queue "
-             f"{args.queue_size}. Linear probe: frozen encoder, features extracted once, SGD lr 3.0, "
-             f"{args.probe_epochs} epochs{', features standardized' if args.standardize else ''}. kNN: cosine, k=20, votes exp(cos/0.07). "
+             f"{args.queue_size}, pretext loss weights rot {args.lambda_rot:g} / pace {args.lambda_pace:g}"
+             f"{''.join(', ' + item for item in args.set)}. "
+             f"Linear probe: frozen encoder, features extracted once, SGD lr 3.0, {args.probe_epochs} epochs "
+             f"(the recipe), and the same on features standardized over the training set. "
+             f"kNN: cosine, k=20, votes exp(cos/0.07). "
              f"Made by `{command}`: {minutes:.0f} min of runs.\n")
     return "\n".join(lines) + "\n" + notes
 
@@ -184,10 +215,22 @@ def write_readme(readme: str, table: str) -> bool:
     return True
 
 
+def result_flags(argv):
+    """argv without the flags that only say where things go (they do not change the numbers)."""
+    kept, skip = [], False
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if skip or name in WHERE_FLAGS:
+            skip = not skip and "=" not in arg and name in WHERE_FLAGS
+            continue
+        kept.append(arg)
+    return kept
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    command = " ".join(["python eval.py --ablation", *argv])
+    command = " ".join(["python eval.py --ablation", *result_flags(argv)])
     jobs = [(s, seed, v) for s in args.splits for seed in args.seeds
             for v in sorted(args.variants, key=lambda v: v == "random")]   # random reuses the CP-STN run
     done = {}

@@ -15,7 +15,7 @@ from cpstn_min.config import Config, DataConfig
 from cpstn_min.evaluation import EvalError
 from cpstn_min.evaluation.encoders import load_pretrained_encoder, random_encoder
 from cpstn_min.evaluation.knn import knn_scores, knn_scores_for
-from cpstn_min.evaluation.linear import accuracy, train_linear_probe
+from cpstn_min.evaluation.linear import accuracy, probe_failed, train_linear_probe
 from cpstn_min.evaluation.report import summarize
 from cpstn_min.evaluation.semi import balanced_subset, load_or_make_subset, load_subset
 
@@ -63,6 +63,20 @@ def test_standardized_probe_uses_training_statistics():
     torch.testing.assert_close(r["shift"], offset(train_x).mean(0))
     torch.testing.assert_close(r["scale"], offset(train_x).std(0))
     assert accuracy(r["test_logits"], test_y) >= 95.0
+
+
+def test_probe_failure_is_detected_on_a_diverging_probe_only():
+    """The recipe's lr 3.0 on features with a large shared offset oscillates (training loss above
+    ln C, what predicting the class frequencies gives); standardized, the same data converges."""
+    train_x, train_y = toy_clusters(60, seed=0)
+    test_x, test_y = toy_clusters(30, seed=1)
+    offset = lambda x: 40.0 + 0.05 * x          # noqa: E731
+    kw = dict(num_classes=5, epochs=30, milestones=(24,), progress=False)
+    bad = train_linear_probe(offset(train_x), train_y, offset(test_x), test_y, **kw)
+    good = train_linear_probe(offset(train_x), train_y, offset(test_x), test_y, standardize=True, **kw)
+    assert bad["curves"]["train_loss"][-1] > math.log(5) and probe_failed(bad["curves"], 5)
+    assert not probe_failed(good["curves"], 5)
+    assert not probe_failed({"train_loss": []}, 5)
 
 
 # ---------------------------------------------------------------- kNN
@@ -235,6 +249,13 @@ def test_each_protocol_runs_and_writes_results(tiny_checkpoint, protocol, extra,
                        "--quiet"])
         assert "loaded from cache" in capsys.readouterr().out
         assert json.load(open(os.path.join(run_dir, "eval_linear.json")))["top1"] == record["top1"]
+        # the standardized probe has its own files: the recipe's results stay as they were
+        eval_cli.main(["--checkpoint", tiny_checkpoint, "--protocol", "linear", "--epochs", "2",
+                       "--quiet", "--standardize"])
+        std = json.load(open(os.path.join(run_dir, "eval_linear_standardized.json")))
+        assert std["settings"]["linear_standardize"] and os.path.isfile(std["plot"])
+        assert std["plot"].endswith("eval_linear_standardized.png")
+        assert json.load(open(os.path.join(run_dir, "eval_linear.json")))["top1"] == record["top1"]
     if protocol == "semi":
         subset = json.load(open(os.path.join(run_dir, "label_subset_synthetic_xsub_10pct_seed0.json")))
         assert record["settings"]["labelled_clips"] == len(subset["indices"]) < 32
@@ -272,12 +293,14 @@ def test_protocols_run_on_a_prepared_ntu_layout(tiny_checkpoint, tmp_path, capsy
 def test_ablation_table_goes_between_the_readme_markers(tmp_path):
     from benchmarks import ablation
     args = ablation.build_parser().parse_args(["--splits", "xsub", "--seeds", "1", "2"])
-    runs = [{"split": "xsub", "seed": s, "variant": v, "linear": acc + s, "knn": acc - s, "num_classes": 20}
+    runs = [{"split": "xsub", "seed": s, "variant": v, "linear": acc + s, "linear_std": acc,
+             "knn": acc - s, "num_classes": 20}
             for s in (1, 2) for v, acc in (("random", 10.0), ("skeletonclr", 40.0),
                                            ("pretext", 30.0), ("cpstn", 50.0))]
     table = ablation.markdown_table(runs, args, "python eval.py --ablation", 31.0)
-    assert "| chance | 5.0 | 5.0 |" in table
-    assert "| CP-STN (contrastive + pretext) | 51.5 ± 0.7 | 48.5 ± 0.7 |" in table
+    assert "| method | xsub linear | xsub linear, std. features | xsub kNN |" in table
+    assert "| chance | 5.0 | 5.0 | 5.0 |" in table
+    assert "| CP-STN (contrastive + pretext) | 51.5 ± 0.7 | 50.0 ± 0.0 | 48.5 ± 0.7 |" in table
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\n{ablation.START}\nold table\n{ablation.END}\n\n## next\n")
     for _ in range(2):                         # a rerun replaces the table, never appends
@@ -286,3 +309,37 @@ def test_ablation_table_goes_between_the_readme_markers(tmp_path):
     assert text.startswith("# title\n") and text.endswith(f"{ablation.END}\n\n## next\n")
     assert "old table" not in text and text.count("| chance |") == 1
     assert not ablation.write_readme(str(tmp_path / "missing.md"), table)
+
+
+def test_ablation_settings_reach_the_pretraining_config():
+    from benchmarks import ablation
+    args = ablation.build_parser().parse_args(
+        ["--lambda-rot", "0.1", "--set", "augment.query_rotate_deg=15", "augment.pretext_paces=[0.5,1.0]",
+         "model.strategy=uniform"])
+    cfg = ablation.pretrain_config(args, "xview", 2, True, True, "/tmp/unused")
+    assert cfg.model.lambda_rot == 0.1 and cfg.model.lambda_pace == 1.0 and cfg.data.split == "xview"
+    assert cfg.augment.query_rotate_deg == 15 and cfg.augment.pretext_paces == (0.5, 1.0)
+    assert cfg.model.strategy == "uniform" and cfg.train.seed == 2
+    for bad in ("augment.no_such_field=1", "nothing=1", "augment.query_rotate_deg"):
+        with pytest.raises(SystemExit, match="--set"):
+            ablation.apply_setting(Config(), bad)
+
+
+def test_ablation_command_in_the_table_leaves_out_where_results_go():
+    from benchmarks import ablation
+    argv = ["--out-dir", "/somewhere", "--epochs", "3", "--results=/x.md", "--readme", "", "--splits", "xsub"]
+    assert ablation.result_flags(argv) == ["--epochs", "3", "--splits", "xsub"]
+
+
+def test_ablation_reuses_saved_runs_only_with_the_same_settings(tmp_path):
+    from benchmarks import ablation
+    args = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--epochs", "4"])
+    run_dir = tmp_path / "xsub" / "seed1" / "skeletonclr"
+    run_dir.mkdir(parents=True)
+    settings = {k: getattr(args, k) for k in ablation.RUN_SETTINGS if k != "set"}   # saved before --set existed
+    saved = {"split": "xsub", "seed": 1, "variant": "skeletonclr", "linear": 12.5, "settings": settings}
+    (run_dir / "result.json").write_text(json.dumps(saved))
+    assert ablation.run_one(args, "xsub", 1, "skeletonclr", {})["linear"] == 12.5
+    other = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--epochs", "5"])
+    with pytest.raises(SystemExit, match="--epochs 4 there, 5 now"):
+        ablation.run_one(other, "xsub", 1, "skeletonclr", {})

@@ -13,12 +13,19 @@ classifier). Pooled ReLU features share a large positive offset, which makes
 plain SGD at lr 3.0 ill-conditioned; the option shows how much of a gap
 between encoders is the probe's optimisation rather than the features.
 """
+import math
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
+
+
+def probe_failed(curves: dict, num_classes: int) -> bool:
+    """True when the last epoch's training loss is above ln(num_classes): the bias alone can
+    reach that (predict the class frequencies), so a probe above it did not converge."""
+    return bool(curves["train_loss"]) and curves["train_loss"][-1] > math.log(num_classes)
 
 
 @torch.no_grad()
