@@ -140,9 +140,9 @@ def run_frozen(ecfg, encoder, cfg, data_cfg, train_set, test_set, out_dir, progr
     T_out, C = cfg.augment.T_out, train_set.num_classes
     cache = os.path.join(out_dir, "feature_cache") if ecfg.cache_features else None
     train_x, train_y = dataset_features(encoder, train_set, data_cfg, True, T_out, cache,
-                                        ecfg.batch_size, ecfg.device, log)
+                                        ecfg.batch_size, ecfg.device, log, progress)
     test_x, test_y = dataset_features(encoder, test_set, data_cfg, False, T_out, cache,
-                                      ecfg.batch_size, ecfg.device, log)
+                                      ecfg.batch_size, ecfg.device, log, progress)
     if ecfg.protocol == "linear":
         r = train_linear_probe(train_x, train_y, test_x, test_y, C, ecfg.linear_epochs, ecfg.linear_lr,
                                ecfg.linear_momentum, ecfg.linear_milestones, ecfg.linear_batch_size,

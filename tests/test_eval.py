@@ -232,9 +232,11 @@ def test_each_protocol_runs_and_writes_results(tiny_checkpoint, protocol, extra,
     run_dir = os.path.dirname(tiny_checkpoint)
     rc = eval_cli.main(["--checkpoint", tiny_checkpoint, "--protocol", protocol, "--epochs", "2",
                         "--quiet", *extra])
-    out = capsys.readouterr().out.strip().splitlines()
+    captured = capsys.readouterr()
+    out = captured.out.strip().splitlines()
     assert rc == 0
     assert re.match(LAST_LINE.format(protocol), out[-1]), out[-1]
+    assert "batch/s" not in captured.err and "epoch/s" not in captured.err   # --quiet: no progress bars
     record = json.load(open(os.path.join(run_dir, f"eval_{protocol}.json")))
     assert record["protocol"] == protocol and record["num_test"] == 26 and record["num_classes"] == 26
     assert out[-1] == f"{protocol} top1={record['top1']:.2f} top5={record['top5']:.2f}"

@@ -39,7 +39,7 @@ def cache_path(cache_dir: str, encoder, data_cfg, train: bool, T_out: int, num_c
 
 @torch.no_grad()
 def extract_features(encoder, dataset, T_out: int, batch_size: int = 256, device="cpu",
-                     num_workers: int = 0, desc: str = "features"):
+                     num_workers: int = 0, desc: str = "features", progress: bool = True):
     """-> (outputs (N,D) float32, labels (N,) int64), both on the CPU, in dataset order.
 
     `encoder` is any module taking (B,3,T_out,V,M) clips: the encoder (features) or
@@ -48,7 +48,7 @@ def extract_features(encoder, dataset, T_out: int, batch_size: int = 256, device
     encoder.eval().to(device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     feats, labels = [], []
-    for clip, valid, label, _ in tqdm(loader, desc=desc, unit="batch", leave=False):
+    for clip, valid, label, _ in tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress):
         clip = clip.to(device, non_blocking=True)
         x = resize(clip, valid.to(device), T_out)                # (B,3,T_out,V,M)
         feats.append(encoder(x).float().cpu())                    # (B,D)
@@ -59,7 +59,7 @@ def extract_features(encoder, dataset, T_out: int, batch_size: int = 256, device
 
 
 def dataset_features(encoder, dataset, data_cfg, train: bool, T_out: int, cache_dir: Optional[str],
-                     batch_size: int = 256, device="cpu", log=print):
+                     batch_size: int = 256, device="cpu", log=print, progress: bool = True):
     """extract_features with an on-disk cache (cache_dir None: always extract)."""
     split = "train" if train else "test"
     path = cache_path(cache_dir, encoder, data_cfg, train, T_out, len(dataset)) if cache_dir else None
@@ -69,7 +69,7 @@ def dataset_features(encoder, dataset, data_cfg, train: bool, T_out: int, cache_
             log(f"{split} features: loaded from cache {path}")
             return cached["features"], cached["labels"]
     feats, labels = extract_features(encoder, dataset, T_out, batch_size, device,
-                                     data_cfg.num_workers, desc=f"{split} features")
+                                     data_cfg.num_workers, f"{split} features", progress)
     if path:
         os.makedirs(cache_dir, exist_ok=True)
         save_atomic({"features": feats, "labels": labels}, path)

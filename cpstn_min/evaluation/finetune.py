@@ -80,7 +80,8 @@ def finetune(encoder, train_set, test_set, num_classes: int, train_indices, ecfg
         curves["train_top1"].append(100.0 * correct / max(seen, 1))
         sched.step()
         if epoch % ecfg.finetune_eval_every == 0 and epoch != epochs:   # the last epoch is evaluated below
-            logits, labels = extract_features(model, test_set, T_out, ecfg.batch_size, device, desc="test")
+            logits, labels = extract_features(model, test_set, T_out, ecfg.batch_size, device, desc="test",
+                                              progress=progress)
             curves["test_epoch"].append(epoch)
             curves["test_top1"].append(accuracy(logits, labels))
         bar.set_postfix(loss=f"{curves['train_loss'][-1]:.3f}")
@@ -89,7 +90,8 @@ def finetune(encoder, train_set, test_set, num_classes: int, train_indices, ecfg
                          "scheduler": sched.state_dict(), "generator": gen.get_state(),
                          "curves": curves, "epoch": epoch}, state_path)
 
-    logits, labels = extract_features(model, test_set, T_out, ecfg.batch_size, device, desc="test")
+    logits, labels = extract_features(model, test_set, T_out, ecfg.batch_size, device, desc="test",
+                                      progress=progress)
     if not curves["test_epoch"] or curves["test_epoch"][-1] != epochs:
         curves["test_epoch"].append(epochs)
         curves["test_top1"].append(accuracy(logits, labels))
