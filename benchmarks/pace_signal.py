@@ -8,9 +8,9 @@ Builds pretext views of synthetic training clips exactly as pretraining does
   1. a logistic regression on one hand-made statistic of each view (mean joint
      speed, median speed, mean acceleration): how much pace information the views
      carry that a simple motion feature exposes;
-  2. an ST-GCN encoder + pace head trained on the pace label alone for --steps SGD
-     steps (the ablation's encoder size and lr): whether gradient descent finds it
-     in the number of steps a short pretraining gives it.
+  2. an ST-GCN encoder + pace head trained for --steps SGD steps at a constant lr
+     (the ablation's encoder size and lr), on the pace loss alone and then with the
+     rotation loss added (as in pretraining): when gradient descent finds the label.
 Both accuracies are on the training views (a capacity check, not a benchmark).
 """
 import argparse
@@ -61,28 +61,37 @@ def logistic_accuracy(feature: torch.Tensor, labels: torch.Tensor, classes: int)
     return 100.0 * ((x @ w + b).argmax(1) == labels).double().mean().item()
 
 
-def train_pace_only(clips, valid_frames, cfg: AugmentConfig, steps: int, batch: int, lr: float,
-                    hidden: int, feature_dim: int, seed: int):
-    """-> (first 10% and last 10% of steps) mean pace loss and accuracy (%)."""
+def mlp_head(in_dim: int, classes: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(in_dim, 256), nn.ReLU(), nn.Linear(256, classes))
+
+
+def train_pretext(clips, valid_frames, cfg: AugmentConfig, steps: int, batch: int, lr: float,
+                  hidden: int, feature_dim: int, seed: int, with_rotation: bool):
+    """ST-GCN + pace head (+ rotation head, loss added with weight 1) trained by SGD at a
+    constant lr -> pace loss and accuracy (%) averaged over each tenth of the steps."""
     torch.manual_seed(seed)
     encoder = STGCNEncoder(hidden_channels=hidden, feature_dim=feature_dim)
-    head = nn.Sequential(nn.Linear(encoder.feature_dim, 256), nn.ReLU(), nn.Linear(256, len(cfg.pretext_paces)))
-    params = list(encoder.parameters()) + list(head.parameters())
-    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+    heads = nn.ModuleDict({"pace": mlp_head(feature_dim, len(cfg.pretext_paces))})
+    if with_rotation:
+        heads["rot"] = mlp_head(feature_dim, len(cfg.pretext_rotations_deg))
+    opt = torch.optim.SGD(list(encoder.parameters()) + list(heads.parameters()), lr=lr, momentum=0.9,
+                          weight_decay=1e-4)
     gen = torch.Generator().manual_seed(seed)
     losses, accs = [], []
-    for _ in tqdm(range(steps), desc="pace-only training", unit="step"):
+    for _ in tqdm(range(steps), desc="pretext training", unit="step", leave=False):
         idx = torch.randint(len(clips), (batch,), generator=gen)
         views = augment.make_views(clips[idx], valid_frames[idx], gen, cfg, contrastive=False)
-        logits = head(encoder(views["pretext"]))
-        loss = F.cross_entropy(logits, views["pace_label"])
+        features = encoder(views["pretext"])
+        logits = heads["pace"](features)
+        loss = pace_loss = F.cross_entropy(logits, views["pace_label"])
+        if with_rotation:
+            loss = loss + F.cross_entropy(heads["rot"](features), views["rot_label"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(loss.item())
+        losses.append(pace_loss.item())
         accs.append(100.0 * (logits.argmax(1) == views["pace_label"]).float().mean().item())
-    tenth = max(1, steps // 10)
-    return ((np.mean(losses[:tenth]), np.mean(accs[:tenth])), (np.mean(losses[-tenth:]), np.mean(accs[-tenth:])))
+    return [(np.mean(l), np.mean(a)) for l, a in zip(np.array_split(losses, 10), np.array_split(accs, 10))]
 
 
 def main(argv=None) -> int:
@@ -109,11 +118,13 @@ def main(argv=None) -> int:
           f"{args.t_out} frames; chance {100 / classes:.1f}%, ln {classes} = {math.log(classes):.3f}")
     for name, value in speed_statistics(views["pretext"]).items():
         print(f"  logistic regression on {name:24s} {logistic_accuracy(value, labels, classes):5.1f}%")
-    if args.steps > 0:
-        (l0, a0), (l1, a1) = train_pace_only(clips, valid_frames, cfg, args.steps, args.batch_size, args.lr,
-                                             args.hidden_channels, args.feature_dim, args.seed)
-        print(f"  ST-GCN (hidden {args.hidden_channels}) trained on pace only, {args.steps} steps: "
-              f"loss {l0:.3f} -> {l1:.3f}, accuracy {a0:.1f}% -> {a1:.1f}% (first -> last 10% of steps)")
+    for with_rotation in ((False, True) if args.steps > 0 else ()):
+        tenths = train_pretext(clips, valid_frames, cfg, args.steps, args.batch_size, args.lr,
+                               args.hidden_channels, args.feature_dim, args.seed, with_rotation)
+        task = "pace + rotation losses" if with_rotation else "pace loss only"
+        print(f"  ST-GCN (hidden {args.hidden_channels}), {task}, {args.steps} steps at lr {args.lr:g}: "
+              f"pace loss / accuracy per tenth of the steps:")
+        print("    " + "  ".join(f"{l:.3f}/{a:.0f}%" for l, a in tenths))
     return 0
 
 
