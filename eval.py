@@ -24,6 +24,7 @@ error line and exit code 2.
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 
@@ -152,8 +153,9 @@ def run_frozen(ecfg, encoder, cfg, data_cfg, train_set, test_set, out_dir, progr
                                                   "linear_standardize")}
         settings.update(weight_decay=0.0, features_cached=cache is not None)
         if probe_failed(r["curves"], C):
-            log(f"warning: the linear probe did not converge (final training loss "
-                f"{r['curves']['train_loss'][-1]:.2f} > ln {C}); try --standardize or a lower --lr")
+            log(f"warning: the linear probe's final training loss {r['curves']['train_loss'][-1]:.3f} is not "
+                f"clearly below ln {C} = {math.log(C):.3f} (class frequencies alone): it did not converge or "
+                f"found no linear signal; try --standardize or a lower --lr")
         return r["test_logits"], test_y, r["curves"], settings
     ks = sorted({k for k in KNN_CURVE_KS if k <= len(train_y)} | {ecfg.knn_k})
     scores = knn_scores_for(train_x, train_y, test_x, C, ks, ecfg.knn_temperature)

@@ -77,6 +77,8 @@ def test_probe_failure_is_detected_on_a_diverging_probe_only():
     assert bad["curves"]["train_loss"][-1] > math.log(5) and probe_failed(bad["curves"], 5)
     assert not probe_failed(good["curves"], 5)
     assert not probe_failed({"train_loss": []}, 5)
+    stuck = {"train_loss": [math.log(5) - 0.002]}      # a probe stuck at the class frequencies
+    assert probe_failed(stuck, 5)
 
 
 # ---------------------------------------------------------------- kNN
