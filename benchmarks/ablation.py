@@ -18,7 +18,6 @@ setting) takes about half an hour on 2 CPU cores; --epochs, --train-clips,
 --hidden-channels, --seeds and --splits scale it.
 """
 import argparse
-import dataclasses
 import json
 import os
 import statistics
@@ -31,6 +30,7 @@ if ROOT not in sys.path:
 
 from tqdm import tqdm  # noqa: E402
 
+from cpstn_min import train_args  # noqa: E402
 from cpstn_min.config import Config  # noqa: E402
 
 VARIANTS = {  # name -> (table label, model.contrastive, model.pretext); None: not pretrained
@@ -91,29 +91,29 @@ def pretrain_config(args, split: str, seed: int, contrastive: bool, pretext: boo
     cfg.train.epochs, cfg.train.batch_size, cfg.train.seed = args.epochs, args.batch_size, seed
     cfg.train.lr_steps = (max(1, round(0.8 * args.epochs)),)
     cfg.train.device, cfg.train.out_dir = args.device, out_dir
-    for item in args.set:
-        apply_setting(cfg, item)
+    try:
+        cfg = train_args.apply(cfg, settings_of(args.set))
+    except train_args.UsageError as e:
+        raise SystemExit(f"error: --set: {e}") from None
     # an interrupted pretraining continues; --fresh starts it again
     cfg.train.resume = os.path.isfile(os.path.join(out_dir, "checkpoint.pt")) and not args.fresh
     cfg.train.overwrite = args.fresh
     return cfg
 
 
-def apply_setting(cfg: Config, item: str) -> None:
-    """'section.field=value' -> sets it on cfg, the value parsed as JSON (a bare word stays a
-    string; a list becomes a tuple); SystemExit naming the item when section or field is unknown."""
-    name, sep, text = item.partition("=")
-    section, _, field = name.partition(".")
-    target = getattr(cfg, section, None)
-    if not sep or target is None or section not in ("data", "augment", "model", "train") \
-            or field not in {f.name for f in dataclasses.fields(target)}:
-        raise SystemExit(f"error: --set {item!r}: expected SECTION.FIELD=VALUE with a field of "
-                         f"config.py's data / augment / model / train")
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = text
-    setattr(target, field, tuple(value) if isinstance(value, list) else value)
+def settings_of(items) -> dict:
+    """--set items 'section.field=value' -> {'section.field': value}, each value parsed as
+    JSON (a bare word stays a string), for train_args.apply."""
+    values = {}
+    for item in items:
+        path, sep, text = item.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --set {item!r}: expected SECTION.FIELD=VALUE")
+        try:
+            values[path] = json.loads(text)
+        except ValueError:
+            values[path] = text
+    return values
 
 
 def evaluate_run(checkpoint: str, out_dir: str, args, seed: int, random_init: bool) -> dict:
@@ -144,9 +144,13 @@ def run_one(args, split: str, seed: int, variant: str, done: dict) -> dict:
         with open(result_path) as f:
             saved = json.load(f)
         # a setting the saved run predates had its default value then
-        old = {**{k: build_parser().get_default(k) for k in RUN_SETTINGS}, **saved.get("settings", {})}
+        defaults = vars(build_parser().parse_args([]))
+        old = {**{k: defaults[k] for k in RUN_SETTINGS}, **saved.get("settings", {})}
         changed = ", ".join(f"--{k.replace('_', '-')} {old[k]} there, {v} now"
                             for k, v in settings.items() if old[k] != v)
+        missing = [c for c in PROTOCOLS if c not in saved]
+        if missing:
+            changed += (", " if changed else "") + f"no {' / '.join(missing)} result"
         if changed:
             raise SystemExit(f"error: {result_path} was made with other settings ({changed}); "
                              f"pass --fresh to redo it or choose another --out-dir")
@@ -185,7 +189,7 @@ def markdown_table(results, args, command: str, minutes: float) -> str:
     lines.append("| chance | " + " | ".join(f"{100 / classes[s]:.1f}" if s in classes else "–"
                                            for s, _ in cols) + " |")
     for variant in args.variants:
-        cells = [mean_std([r[p] for r in results if r["variant"] == variant and r["split"] == s and p in r])
+        cells = [mean_std([r[p] for r in results if r["variant"] == variant and r["split"] == s])
                  for s, p in cols]
         lines.append(f"| {VARIANTS[variant][0]} | " + " | ".join(cells) + " |")
     seeds = ("seeds " if len(args.seeds) > 1 else "seed ") + ", ".join(map(str, args.seeds))
@@ -217,11 +221,12 @@ def write_readme(readme: str, table: str) -> bool:
 
 def result_flags(argv):
     """argv without the flags that only say where things go (they do not change the numbers)."""
-    kept, skip = [], False
-    for arg in argv:
-        name = arg.split("=", 1)[0]
-        if skip or name in WHERE_FLAGS:
-            skip = not skip and "=" not in arg and name in WHERE_FLAGS
+    kept, args = [], iter(argv)
+    for arg in args:
+        name, inline, _ = arg.partition("=")
+        if name in WHERE_FLAGS:
+            if not inline:
+                next(args, None)        # its value is the next word
             continue
         kept.append(arg)
     return kept

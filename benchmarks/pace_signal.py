@@ -25,7 +25,6 @@ if ROOT not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
@@ -33,6 +32,7 @@ from cpstn_min import augment  # noqa: E402
 from cpstn_min.config import AugmentConfig, DataConfig  # noqa: E402
 from cpstn_min.data import build_dataset  # noqa: E402
 from cpstn_min.encoder import STGCNEncoder  # noqa: E402
+from cpstn_min.pretext import PretextHeads, pretext_classes  # noqa: E402
 
 
 def speed_statistics(views: torch.Tensor) -> dict:
@@ -61,19 +61,14 @@ def logistic_accuracy(feature: torch.Tensor, labels: torch.Tensor, classes: int)
     return 100.0 * ((x @ w + b).argmax(1) == labels).double().mean().item()
 
 
-def mlp_head(in_dim: int, classes: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(in_dim, 256), nn.ReLU(), nn.Linear(256, classes))
-
-
 def train_pretext(clips, valid_frames, cfg: AugmentConfig, steps: int, batch: int, lr: float,
                   hidden: int, feature_dim: int, seed: int, with_rotation: bool):
-    """ST-GCN + pace head (+ rotation head, loss added with weight 1) trained by SGD at a
-    constant lr -> pace loss and accuracy (%) averaged over each tenth of the steps."""
+    """ST-GCN + the model's pace head (+ its rotation head, loss added with weight 1) trained by
+    SGD at a constant lr -> pace loss and accuracy (%) averaged over each tenth of the steps."""
     torch.manual_seed(seed)
     encoder = STGCNEncoder(hidden_channels=hidden, feature_dim=feature_dim)
-    heads = nn.ModuleDict({"pace": mlp_head(feature_dim, len(cfg.pretext_paces))})
-    if with_rotation:
-        heads["rot"] = mlp_head(feature_dim, len(cfg.pretext_rotations_deg))
+    classes = pretext_classes(cfg)
+    heads = PretextHeads(feature_dim, {t: classes[t] for t in (("pace", "rot") if with_rotation else ("pace",))})
     opt = torch.optim.SGD(list(encoder.parameters()) + list(heads.parameters()), lr=lr, momentum=0.9,
                           weight_decay=1e-4)
     gen = torch.Generator().manual_seed(seed)
@@ -81,16 +76,12 @@ def train_pretext(clips, valid_frames, cfg: AugmentConfig, steps: int, batch: in
     for _ in tqdm(range(steps), desc="pretext training", unit="step", leave=False):
         idx = torch.randint(len(clips), (batch,), generator=gen)
         views = augment.make_views(clips[idx], valid_frames[idx], gen, cfg, contrastive=False)
-        features = encoder(views["pretext"])
-        logits = heads["pace"](features)
-        loss = pace_loss = F.cross_entropy(logits, views["pace_label"])
-        if with_rotation:
-            loss = loss + F.cross_entropy(heads["rot"](features), views["rot_label"])
+        terms = heads(encoder(views["pretext"]), views)                 # {task: (loss, accuracy)}
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        sum(loss for loss, _ in terms.values()).backward()
         opt.step()
-        losses.append(pace_loss.item())
-        accs.append(100.0 * (logits.argmax(1) == views["pace_label"]).float().mean().item())
+        losses.append(terms["pace"][0].item())
+        accs.append(100.0 * terms["pace"][1].item())
     return [(np.mean(l), np.mean(a)) for l, a in zip(np.array_split(losses, 10), np.array_split(accs, 10))]
 
 
@@ -98,7 +89,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clips", type=int, default=600, help="synthetic training clips (xsub)")
     p.add_argument("--t-out", type=int, default=32, help="frames per view")
-    p.add_argument("--steps", type=int, default=375, help="pace-only SGD steps (0: skip)")
+    p.add_argument("--steps", type=int, default=375, help="SGD steps of each training run (0: skip them)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--hidden-channels", type=int, default=8)

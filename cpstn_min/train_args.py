@@ -120,8 +120,8 @@ def apply(cfg: Config, values: Dict[str, object]) -> Config:
     """Set "section.field" values on a copy of cfg; unknown fields are a UsageError."""
     d = cfg.to_dict()
     for path, value in values.items():
-        section, name = path.split(".", 1)
-        if name not in d[section]:
+        section, _, name = path.partition(".")
+        if name not in d.get(section, {}):
             raise UsageError(f"unknown config field {path!r}")
         d[section][name] = value
     try:

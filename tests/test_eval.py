@@ -326,7 +326,8 @@ def test_ablation_settings_reach_the_pretraining_config():
     assert cfg.model.strategy == "uniform" and cfg.train.seed == 2
     for bad in ("augment.no_such_field=1", "nothing=1", "augment.query_rotate_deg"):
         with pytest.raises(SystemExit, match="--set"):
-            ablation.apply_setting(Config(), bad)
+            ablation.pretrain_config(ablation.build_parser().parse_args(["--set", bad]),
+                                     "xsub", 1, True, True, "/tmp/unused")
 
 
 def test_ablation_command_in_the_table_leaves_out_where_results_go():
@@ -341,9 +342,15 @@ def test_ablation_reuses_saved_runs_only_with_the_same_settings(tmp_path):
     run_dir = tmp_path / "xsub" / "seed1" / "skeletonclr"
     run_dir.mkdir(parents=True)
     settings = {k: getattr(args, k) for k in ablation.RUN_SETTINGS if k != "set"}   # saved before --set existed
-    saved = {"split": "xsub", "seed": 1, "variant": "skeletonclr", "linear": 12.5, "settings": settings}
+    saved = {"split": "xsub", "seed": 1, "variant": "skeletonclr", "linear": 12.5, "linear_std": 20.0,
+             "knn": 15.0, "settings": settings}
     (run_dir / "result.json").write_text(json.dumps(saved))
     assert ablation.run_one(args, "xsub", 1, "skeletonclr", {})["linear"] == 12.5
+    del saved["linear_std"]                    # made before that column existed: redone, not half-reused
+    (run_dir / "result.json").write_text(json.dumps(saved))
+    with pytest.raises(SystemExit, match="no linear_std result"):
+        ablation.run_one(args, "xsub", 1, "skeletonclr", {})
+    (run_dir / "result.json").write_text(json.dumps({**saved, "linear_std": 20.0}))
     other = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--epochs", "5"])
     with pytest.raises(SystemExit, match="--epochs 4 there, 5 now"):
         ablation.run_one(other, "xsub", 1, "skeletonclr", {})
