@@ -1,0 +1,52 @@
+"""User-facing errors: one base class that carries the CLI exit code.
+
+Every entry point (train.py, eval.py, the prepare and export tools, experiments)
+runs through `run_cli`, which prints a CpstnError as one line `error: ...` on
+stderr and returns its exit code, so no user mistake ends in a traceback.
+"""
+import sys
+from typing import Callable
+
+
+class CpstnError(Exception):
+    """Base of every error a user can cause: bad flags, data, checkpoints. Exit code 2."""
+    exit_code = 2
+
+
+class UsageError(CpstnError):
+    """A bad flag, config file or setting."""
+
+
+class DataError(CpstnError):
+    """Bad or missing data: the message names the file and what is wrong."""
+
+
+class CheckpointError(CpstnError):
+    """Missing, unreadable or incompatible checkpoint."""
+
+
+class EvalError(CpstnError):
+    """An evaluation that cannot run as asked."""
+
+
+class TrainingDiverged(CpstnError):
+    """The loss became NaN or inf: exit code 1 (the settings, not the command line, are at fault)."""
+    exit_code = 1
+
+
+def one_line(e: BaseException) -> str:
+    """Messages that wrap a library's error (torch.load, ...) can span lines; users get one."""
+    return " ".join(str(e).split())
+
+
+def run_cli(main: Callable[[], object], interrupted_hint: str = "") -> int:
+    """Call main(); CpstnError -> 'error: ...' on stderr and its exit code; Ctrl-C -> 130."""
+    try:
+        main()
+    except CpstnError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted" + (f"; {interrupted_hint}" if interrupted_hint else ""), file=sys.stderr)
+        return 130
+    return 0
