@@ -46,7 +46,7 @@ PROTOCOLS = {"linear": ("linear", ["--protocol", "linear"]),
              "knn": ("kNN", ["--protocol", "knn"])}
 # flags that change a run's numbers: a saved result made with other values is not reused
 RUN_SETTINGS = ("epochs", "batch_size", "train_clips", "val_clips", "hidden_channels", "feature_dim",
-                "t_out", "queue_size", "probe_epochs", "lambda_rot", "lambda_pace", "set")
+                "t_out", "queue_size", "probe_epochs", "lambda_spatial", "lambda_pace", "set")
 WHERE_FLAGS = ("--out-dir", "--results", "--readme")
 START, END = "<!-- ablation:start -->", "<!-- ablation:end -->"
 
@@ -66,7 +66,7 @@ def build_parser():
     p.add_argument("--t-out", type=int, default=32, help="frames per view (paper setting: 50)")
     p.add_argument("--queue-size", type=int, default=256)
     p.add_argument("--probe-epochs", type=int, default=100, help="linear-probe epochs (lr x0.1 at 80%%)")
-    p.add_argument("--lambda-rot", type=float, default=1.0, help="weight of the rotation pretext loss")
+    p.add_argument("--lambda-spatial", type=float, default=1.0, help="weight of the rotation pretext loss")
     p.add_argument("--lambda-pace", type=float, default=1.0, help="weight of the pace pretext loss")
     p.add_argument("--set", nargs="+", default=[], metavar="SECTION.FIELD=VALUE",
                    help="any other pretraining setting, e.g. augment.query_rotate_deg=15 (config.py names)")
@@ -86,7 +86,7 @@ def pretrain_config(args, split: str, seed: int, contrastive: bool, pretext: boo
     cfg.augment.T_out = args.t_out
     cfg.model.hidden_channels, cfg.model.feature_dim = args.hidden_channels, args.feature_dim
     cfg.model.queue_size = args.queue_size
-    cfg.model.lambda_rot, cfg.model.lambda_pace = args.lambda_rot, args.lambda_pace
+    cfg.model.lambda_spatial, cfg.model.lambda_pace = args.lambda_spatial, args.lambda_pace
     cfg.model.contrastive, cfg.model.pretext = contrastive, pretext
     cfg.train.epochs, cfg.train.batch_size, cfg.train.seed = args.epochs, args.batch_size, seed
     cfg.train.lr_steps = (max(1, round(0.8 * args.epochs)),)
@@ -197,7 +197,7 @@ def markdown_table(results, args, command: str, minutes: float) -> str:
              f"{seeds} (the seed sets data order, augmentation and initialisation). Pretraining: "
              f"{args.epochs} epoch{'s' * (args.epochs != 1)}, batch {args.batch_size}, {args.train_clips} training clips, ST-GCN "
              f"hidden {args.hidden_channels} -> {args.feature_dim}-d features, {args.t_out} frames, queue "
-             f"{args.queue_size}, pretext loss weights rot {args.lambda_rot:g} / pace {args.lambda_pace:g}"
+             f"{args.queue_size}, pretext loss weights spatial {args.lambda_spatial:g} / pace {args.lambda_pace:g}"
              f"{''.join(', ' + item for item in args.set)}. "
              f"Linear probe: frozen encoder, features extracted once, SGD lr 3.0, {args.probe_epochs} epochs "
              f"(the recipe), and the same on features standardized over the training set. "

@@ -12,9 +12,8 @@ workers and on every rank. Every range comes from config.AugmentConfig:
 
   key      mild:   shear key_shear, crop ratio U[key_crop], rotation up to +-key_rotate_deg
   query    strong: shear query_shear, rotation up to +-query_rotate_deg about each axis, crop U[query_crop]
-  pretext  labelled: rotation class among pretext_rotations_deg about the camera (z) axis,
-           pace class among pretext_paces (fraction of the valid clip covered),
-           playback direction class when pretext_reverse (dir_label 1 = reversed)
+  pretext  labelled playback speed, spatial transform and direction: pretext_views.py
+           (drawn after the contrastive views, from its own block of uniforms)
 """
 from typing import Dict, Tuple
 
@@ -23,8 +22,9 @@ import torch
 
 from . import ops
 from .config import AugmentConfig
+from .pretext_views import pretext_view
 
-_UNIFORMS_PER_VIEW = 11  # crop ratio, crop offset, 6 shear entries, 3 angles (or 3 pretext classes)
+_UNIFORMS_PER_VIEW = 11  # crop ratio, crop offset, 6 shear entries, 3 angles
 
 
 def valid_frames_of(x: torch.Tensor) -> torch.Tensor:
@@ -78,50 +78,38 @@ def rotation_matrices(deg: np.ndarray) -> np.ndarray:
     return axis_rotation(deg[..., 0], 0) @ axis_rotation(deg[..., 1], 1) @ axis_rotation(deg[..., 2], 2)
 
 
-def _classes(u: np.ndarray, k: int) -> np.ndarray:
-    return np.minimum((u * k).astype(np.int64), k - 1)
+CONTRASTIVE_VIEWS = ("key", "query")
 
 
-def view_names(contrastive: bool = True, pretext: bool = True) -> Tuple[str, ...]:
-    return (("key", "query") if contrastive else ()) + (("pretext",) if pretext else ())
+def view_ranges(cfg: AugmentConfig, name: str):
+    """(crop ratio range, shear amplitude, max rotation in degrees) of a contrastive view."""
+    if name == "key":
+        return cfg.key_crop, cfg.key_shear, cfg.key_rotate_deg
+    if name == "query":
+        return cfg.query_crop, cfg.query_shear, cfg.query_rotate_deg
+    raise ValueError(f"unknown contrastive view {name!r}; known: {CONTRASTIVE_VIEWS}")
 
 
 def sample_params(L: np.ndarray, generator: torch.Generator, cfg: AugmentConfig,
-                  names: Tuple[str, ...] = ("key", "query", "pretext")):
-    """Parameters of the views `names` of a batch with L (N,) valid frames ->
-    start (K,N), step (K,N), R (K,N,3,3) float64 and the pretext labels (N,) int64.
+                  names: Tuple[str, ...] = CONTRASTIVE_VIEWS):
+    """Parameters of the contrastive views `names` of a batch with L (N,) valid frames ->
+    start (K,N), step (K,N), R (K,N,3,3) float64.
 
     One (K,N,11) block of uniforms from `generator`: per sample and view a crop
-    ratio, a crop offset, 6 shear entries and 3 rotation angles (pretext: rotation,
-    pace and direction classes). All views are computed together in float64 numpy:
-    on vectors this small, per-call overhead is what costs, so fewer calls is faster.
+    ratio, a crop offset, 6 shear entries and 3 rotation angles. All views are
+    computed together in float64 numpy: on vectors this small, per-call overhead
+    is what costs, so fewer calls is faster.
     """
     K, N = len(names), L.shape[0]
     u = torch.rand(K, N, _UNIFORMS_PER_VIEW, generator=generator, dtype=torch.float64).numpy()
     ratio, deg, shear = np.empty((K, N)), np.zeros((K, N, 3)), np.empty((K, 1, 1))
-    labels = {}
-    for k, name in enumerate(names):
-        if name == "pretext":
-            labels["rot_label"] = _classes(u[k, :, 8], len(cfg.pretext_rotations_deg))
-            labels["pace_label"] = _classes(u[k, :, 9], len(cfg.pretext_paces))
-            ratio[k] = np.asarray(cfg.pretext_paces, dtype=np.float64)[labels["pace_label"]]
-            deg[k, :, 2] = np.asarray(cfg.pretext_rotations_deg, dtype=np.float64)[labels["rot_label"]]
-            shear[k] = cfg.pretext_shear
-        else:  # contrastive: crop ratio U[crop], rotation up to +-rotate_deg about each axis
-            lo, hi = getattr(cfg, f"{name}_crop")
-            ratio[k] = lo + (hi - lo) * u[k, :, 0]
-            deg[k] = (2 * u[k, :, 8:11] - 1) * getattr(cfg, f"{name}_rotate_deg")
-            shear[k] = getattr(cfg, f"{name}_shear")
+    for k, name in enumerate(names):  # crop ratio U[crop], rotation up to +-rotate_deg about each axis
+        (lo, hi), shear[k], rotate_deg = view_ranges(cfg, name)
+        ratio[k] = lo + (hi - lo) * u[k, :, 0]
+        deg[k] = (2 * u[k, :, 8:11] - 1) * rotate_deg
     start, step = crop_to_steps(L, ratio, u[:, :, 1], cfg.T_out)
     R = rotation_matrices(deg) @ shear_matrices(u[:, :, 2:8], shear)
-    if "pretext" in names and cfg.pretext_reverse:
-        k = names.index("pretext")
-        reverse = _classes(u[k, :, 10], 2)
-        # reversed playback: the same positions, from the last one backwards
-        start[k] = np.where(reverse == 1, start[k] + step[k] * (cfg.T_out - 1), start[k])
-        step[k] = np.where(reverse == 1, -step[k], step[k])
-        labels["dir_label"] = reverse
-    return start, step, R, labels
+    return start, step, R
 
 
 def check_config(cfg: AugmentConfig) -> None:
@@ -132,13 +120,23 @@ def check_config(cfg: AugmentConfig) -> None:
         lo, hi = getattr(cfg, name)
         if not 0 < lo <= hi <= 1:
             raise ValueError(f"augment.{name} must satisfy 0 < low <= high <= 1, got {(lo, hi)}")
+    if cfg.pretext_frames < 0:
+        raise ValueError(f"augment.pretext_frames must be >= 0 (0: T_out), got {cfg.pretext_frames}")
+    if cfg.pretext_pace not in ("stride", "crop"):
+        raise ValueError(f"augment.pretext_pace must be 'stride' or 'crop', got {cfg.pretext_pace!r}")
+    if not cfg.pretext_strides or not all(isinstance(s, int) and s >= 1 for s in cfg.pretext_strides):
+        raise ValueError(f"augment.pretext_strides must be integers >= 1, got {cfg.pretext_strides}")
     if not cfg.pretext_paces or not all(0 < p <= 1 for p in cfg.pretext_paces):
         raise ValueError(f"augment.pretext_paces must be fractions in (0, 1], got {cfg.pretext_paces}")
+    if cfg.pretext_spatial not in ("none", "rotation", "freeze"):
+        raise ValueError(f"augment.pretext_spatial must be none, rotation or freeze, got {cfg.pretext_spatial!r}")
     if not cfg.pretext_rotations_deg:
         raise ValueError("augment.pretext_rotations_deg must name at least one angle")
-    for name in ("key_shear", "query_shear", "pretext_shear", "key_rotate_deg", "query_rotate_deg"):
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"augment.{name} must be >= 0, got {getattr(cfg, name)}")
+    for name, value in (("key_shear", cfg.key_shear), ("query_shear", cfg.query_shear),
+                        ("pretext_shear", cfg.pretext_shear), ("key_rotate_deg", cfg.key_rotate_deg),
+                        ("query_rotate_deg", cfg.query_rotate_deg)):
+        if value < 0:
+            raise ValueError(f"augment.{name} must be >= 0, got {value}")
 
 
 def _apply_all(x, vf_dev, start, step, R, T_out):
@@ -159,16 +157,18 @@ def _valid_frames(valid_frames, x):
 
 def make_views(x: torch.Tensor, valid_frames: torch.Tensor, generator: torch.Generator,
                cfg: AugmentConfig, contrastive: bool = True, pretext: bool = True) -> Dict[str, torch.Tensor]:
-    """All views of a batch: 'key', 'query' (contrastive), 'pretext', 'rot_label',
-    'pace_label' and, with cfg.pretext_reverse, 'dir_label' (pretext). On x's device."""
+    """All views of a batch: 'key', 'query' (contrastive), 'pretext' with 'pace_label' and,
+    when those tasks are on, 'spatial_label' and 'dir_label' (pretext). On x's device."""
     check_config(cfg)
     if generator.device.type != "cpu":
         raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
     vf_dev, L = _valid_frames(valid_frames, x)
-    names = view_names(contrastive, pretext)
-    start, step, R, labels = sample_params(L, generator, cfg, names)
-    views = dict(zip(names, _apply_all(x, vf_dev, start, step, R, cfg.T_out)))
-    views.update({k: torch.from_numpy(v).to(x.device) for k, v in labels.items()})
+    views = {}
+    if contrastive:
+        start, step, R = sample_params(L, generator, cfg)
+        views.update(zip(CONTRASTIVE_VIEWS, _apply_all(x, vf_dev, start, step, R, cfg.T_out)))
+    if pretext:
+        views.update(pretext_view(x, L, generator, cfg))
     return views
 
 

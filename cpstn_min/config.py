@@ -35,9 +35,13 @@ class AugmentConfig:
     query_crop: Tuple[float, float] = (0.5, 1.0)
     query_shear: float = 0.5
     query_rotate_deg: float = 30.0
-    # pretext view: labelled in-plane rotation and pace (fraction of the clip covered)
-    pretext_rotations_deg: Tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)
-    pretext_paces: Tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    # pretext view (pretext_views.py): labelled playback speed, spatial transform, direction
+    pretext_frames: int = 0                           # frames of the pretext view (0: T_out)
+    pretext_pace: str = "stride"                      # stride | crop (the first design)
+    pretext_strides: Tuple[int, ...] = (1, 2, 3, 4)   # source frames per output frame (30 fps data)
+    pretext_paces: Tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)   # crop: fraction of the clip covered
+    pretext_spatial: str = "freeze"                   # freeze | rotation (the first design) | none
+    pretext_rotations_deg: Tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)   # rotation: about the camera axis
     pretext_reverse: bool = False                     # also predict playback direction
     pretext_shear: float = 0.0
 
@@ -56,10 +60,12 @@ class ModelConfig:
     temperature: float = 0.07
     contrastive: bool = True             # --no-contrastive: pretext-only model
     pretext: bool = True                 # --no-pretext: SkeletonCLR baseline
-    lambda_rot: float = 1.0
+    lambda_spatial: float = 1.0
     lambda_pace: float = 1.0
     lambda_dir: float = 1.0
     pretext_hidden: int = 256            # hidden units of each pretext head (0 = linear head)
+    pretext_block: int = 0               # heads read pooled features after this block (0: the last)
+    loss_weighting: str = "fixed"        # fixed (the lambdas) | uncertainty (learned per task)
 
 
 @dataclass

@@ -75,7 +75,7 @@ class STGCNEncoder(nn.Module):
         strides = strides or [1, 1, 1, 1, 2, 1, 1, 2, 1, 1]
         if len(widths) != len(strides):
             raise ValueError("widths and strides must have the same length")
-        self.feature_dim = widths[-1]
+        self.widths, self.feature_dim = list(widths), widths[-1]
         self.data_bn = nn.BatchNorm1d(in_channels * V)
         blocks, c_in = [], in_channels
         for i, (c_out, s) in enumerate(zip(widths, strides)):
@@ -84,17 +84,18 @@ class STGCNEncoder(nn.Module):
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
 
-    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
-        """(N,C,T,V,M) -> last feature map (N*M, feature_dim, T', V)."""
+    def forward_map(self, x: torch.Tensor, upto: int = 0) -> torch.Tensor:
+        """(N,C,T,V,M) -> feature map (N*M, C', T', V) after block `upto` (1-based; 0: the last)."""
         N, C, T, V, M = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(N * M, V * C, T)   # batch-norm per joint and coordinate
         x = self.data_bn(x)
         x = x.view(N, M, V, C, T).permute(0, 1, 3, 4, 2).reshape(N * M, C, T, V)
-        for block in self.blocks:
+        for block in self.blocks[:upto or len(self.blocks)]:
             x = block(x, self.A)
         return x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, upto: int = 0) -> torch.Tensor:
+        """(N,C,T,V,M) -> pooled features (N, widths[upto-1]) after block `upto` (0: the last)."""
         N, M = x.shape[0], x.shape[-1]
-        f = self.forward_map(x)
-        return f.mean(dim=(2, 3)).view(N, M, -1).mean(dim=1)  # (N, feature_dim)
+        f = self.forward_map(x, upto)
+        return f.mean(dim=(2, 3)).view(N, M, -1).mean(dim=1)

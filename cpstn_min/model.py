@@ -2,9 +2,15 @@
 
 forward(views) takes the dict of augment.make_views — 'query', 'key', 'pretext'
 clips (N,3,T,V,M) and the pretext labels (N,) — and returns a dict of scalars:
-'loss' (what to minimize), the loss terms ('nce', 'rot', 'pace', 'dir') and
+'loss' (what to minimize), the loss terms ('nce', 'spatial', 'pace', 'dir') and
 their top-1 accuracies ('acc_nce', ...). Three encoder passes: query view and
-pretext view through the query encoder, key view through the key encoder.
+pretext view through the query encoder (the pretext view only up to
+model_cfg.pretext_block when set), key view through the key encoder.
+
+Pretext loss weights: fixed lambdas, or with model_cfg.loss_weighting =
+"uncertainty" learned per task as in Kendall et al. (2018): each term becomes
+exp(-s) * CE + s with a learned log-variance s, so a task the encoder cannot
+(yet) improve is turned down instead of dominating the shared encoder.
 `model_cfg.contrastive` / `model_cfg.pretext` switch the branches off in this
 same code path (pretext-only model / SkeletonCLR baseline).
 
@@ -48,9 +54,17 @@ class CPSTN(nn.Module):
                              queue_size, model_cfg.momentum, model_cfg.temperature)
         if model_cfg.pretext:
             classes = classes if classes is not None else pretext_classes(AugmentConfig())
-            self.pretext = PretextHeads(fd, classes, model_cfg.pretext_hidden)
-            self.weights = {"rot": model_cfg.lambda_rot, "pace": model_cfg.lambda_pace,
+            blocks = len(self.encoder_q.widths)
+            if not 0 <= model_cfg.pretext_block <= blocks:
+                raise ValueError(f"model.pretext_block must be in 0..{blocks}, got {model_cfg.pretext_block}")
+            head_dim = self.encoder_q.widths[model_cfg.pretext_block - 1] if model_cfg.pretext_block else fd
+            self.pretext = PretextHeads(head_dim, classes, model_cfg.pretext_hidden)
+            self.weights = {"spatial": model_cfg.lambda_spatial, "pace": model_cfg.lambda_pace,
                             "dir": model_cfg.lambda_dir}
+            if model_cfg.loss_weighting not in ("fixed", "uncertainty"):
+                raise ValueError(f"model.loss_weighting must be fixed or uncertainty, got {model_cfg.loss_weighting!r}")
+            if model_cfg.loss_weighting == "uncertainty":
+                self.log_vars = nn.ParameterDict({k: nn.Parameter(torch.zeros(())) for k in classes})
 
     def query_params(self):
         """Parameters of the query network in the order of the key network's."""
@@ -63,9 +77,13 @@ class CPSTN(nn.Module):
             out["nce"], out["acc_nce"] = self.moco(q, views["key"], self.query_params())
             loss = loss + out["nce"]
         if self.cfg.pretext:
-            features = self.encoder_q(views["pretext"])                     # (N,feature_dim)
+            features = self.encoder_q(views["pretext"], upto=self.cfg.pretext_block)   # (N,D)
             for name, (term, acc) in self.pretext(features, views).items():
                 out[name], out[f"acc_{name}"] = term, acc
-                loss = loss + self.weights[name] * term
+                if self.cfg.loss_weighting == "uncertainty":
+                    s = self.log_vars[name]
+                    loss = loss + self.weights[name] * (torch.exp(-s) * term + s)
+                else:
+                    loss = loss + self.weights[name] * term
         out["loss"] = loss
         return out

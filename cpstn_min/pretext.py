@@ -1,8 +1,9 @@
 """Pretext branch: classification heads on pooled query-encoder features of the pretext view.
 
-Tasks (labels come from augment.make_views): 'rot' = which in-plane rotation
-(spatial), 'pace' = which crop fraction / playback speed (temporal), optionally
-'dir' = forward or reversed playback. Features (N,feature_dim) -> logits (N,classes).
+Tasks (labels come from augment.make_views / pretext_views.py): 'spatial' = which
+spatial transform (a frozen body part, or an in-plane rotation), 'pace' = which
+playback speed, optionally 'dir' = forward or reversed playback.
+Features (N,D) -> logits (N,classes).
 """
 from typing import Dict, Tuple
 
@@ -10,12 +11,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-LABEL_KEYS = {"rot": "rot_label", "pace": "pace_label", "dir": "dir_label"}
+from .pretext_views import pace_classes, spatial_classes
+
+LABEL_KEYS = {"spatial": "spatial_label", "pace": "pace_label", "dir": "dir_label"}
 
 
 def pretext_classes(augment_cfg) -> Dict[str, int]:
     """Number of classes of each pretext task implied by the augmentation config."""
-    classes = {"rot": len(augment_cfg.pretext_rotations_deg), "pace": len(augment_cfg.pretext_paces)}
+    classes = {"pace": pace_classes(augment_cfg)}
+    if spatial_classes(augment_cfg):
+        classes["spatial"] = spatial_classes(augment_cfg)
     if augment_cfg.pretext_reverse:
         classes["dir"] = 2
     return classes
@@ -37,7 +42,7 @@ class PretextHeads(nn.Module):
         self.heads = nn.ModuleDict({name: head(feature_dim, n, hidden) for name, n in classes.items()})
 
     def forward(self, features: torch.Tensor, views: dict) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
-        """features (N,feature_dim), views with '<task>_label' (N,) int64 -> {task: (CE loss, accuracy)}."""
+        """features (N,D), views with '<task>_label' (N,) int64 -> {task: (CE loss, accuracy)}."""
         out = {}
         for name, h in self.heads.items():
             labels = views[LABEL_KEYS[name]].to(features.device)

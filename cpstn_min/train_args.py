@@ -38,7 +38,7 @@ FLAGS = [
     ("--temperature", "model.temperature", float, "InfoNCE temperature"),
     ("--no-contrastive", "model.contrastive=False", None, "pretext-only model"),
     ("--no-pretext", "model.pretext=False", None, "contrastive only (SkeletonCLR baseline)"),
-    ("--lambda-rot", "model.lambda_rot", float, "weight of the rotation loss"),
+    ("--lambda-spatial", "model.lambda_spatial", float, "weight of the spatial pretext loss"),
     ("--lambda-pace", "model.lambda_pace", float, "weight of the pace loss"),
     ("--epochs", "train.epochs", int, "training epochs"),
     ("--batch-size", "train.batch_size", int, "global batch size (split across processes)"),

@@ -1,0 +1,167 @@
+"""The labelled pretext view of a batch: playback speed, a spatial transform, optionally direction.
+
+Shapes: clips x (N,3,T,V,M), valid lengths L (N,); the view is (N,3,T_p,V,M) with
+T_p = cfg.pretext_frames (0: cfg.T_out); labels (N,) int64.
+
+Temporal label, cfg.pretext_pace:
+  "stride"  (default) the view plays the clip at s source frames per output frame,
+            s = cfg.pretext_strides[pace_label] (1..4 at the native 30 fps): output frame
+            j shows source frame start + j*s. The label is a playback speed, the same
+            for every clip length. A clip shorter than the s*(T_p-1)+1 frames the view
+            spans is played back and forth (ping-pong: positions reflect at the first
+            and last valid frame), so its speed stays s frames per output frame; clamping
+            would freeze the tail, and only fast classes would show frozen frames.
+            Every stride is drawn for every clip: the label never depends on L.
+  "crop"    the first design, kept to reproduce earlier results: the view covers the
+            fraction cfg.pretext_paces[pace_label] of the clip, resampled to T_p frames,
+            so its real speed also depends on L, which the network never sees.
+Spatial label, cfg.pretext_spatial:
+  "freeze"   (default) which body part (none, left arm, right arm, left leg, right leg,
+             head) has its articulation removed: the part moves rigidly with its anchor
+             joint, held in its first-frame pose, keeping its own high-frequency jitter
+             (view minus its temporal moving average) so sensor noise does not give the
+             answer away. Whether a still part is "frozen" depends on the action, so the
+             task has no static shortcut and cannot be solved perfectly.
+  "rotation" the first design: one of cfg.pretext_rotations_deg about the camera axis;
+             an upright body gives the answer away through the gravity direction.
+  "none"     no spatial task.
+Direction (cfg.pretext_reverse): dir_label 1 plays the view backwards.
+
+Parameters come from one (N,10) block of uniforms of the caller's generator:
+pace class, start offset, spatial class, direction, 6 shear entries.
+"""
+from typing import Dict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import AugmentConfig
+
+UNIFORMS = 10
+# NTU-25 joints (0-based) of each body part that "freeze" can hold still, and the joint it
+# then moves with: arms hang off the spine-shoulder joint, legs off the spine base, the
+# head off the spine-shoulder joint.
+FREEZE_PARTS = (
+    ("left arm", (4, 5, 6, 7, 21, 22), 20),
+    ("right arm", (8, 9, 10, 11, 23, 24), 20),
+    ("left leg", (12, 13, 14, 15), 0),
+    ("right leg", (16, 17, 18, 19), 0),
+    ("head", (2, 3), 20),
+)
+SMOOTH_FRAMES = 5            # moving-average window that separates motion from jitter
+
+
+def spatial_classes(cfg: AugmentConfig) -> int:
+    """Number of spatial classes (0: no spatial task)."""
+    if cfg.pretext_spatial == "none":
+        return 0
+    if cfg.pretext_spatial == "rotation":
+        return len(cfg.pretext_rotations_deg)
+    return 1 + len(FREEZE_PARTS)
+
+
+def pace_classes(cfg: AugmentConfig) -> int:
+    return len(cfg.pretext_strides if cfg.pretext_pace == "stride" else cfg.pretext_paces)
+
+
+def view_frames(cfg: AugmentConfig) -> int:
+    return cfg.pretext_frames or cfg.T_out
+
+
+def reflect(p: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Positions folded into [0, last] by ping-pong playback (period 2*last); last >= 0."""
+    period = np.maximum(2 * last, 1)
+    q = np.mod(p, period)
+    return np.where(q > last, period - q, q) * (last > 0)
+
+
+def stride_positions(L: np.ndarray, strides: np.ndarray, offset: np.ndarray, T_p: int) -> np.ndarray:
+    """(N,) valid lengths, strides, offsets in [0,1) -> (N,T_p) int64 source frames:
+    start + j*stride from an integer start inside the room left, reflected at the ends."""
+    last = np.maximum(L - 1, 0).astype(np.int64)
+    room = np.maximum(last - strides * (T_p - 1), 0)
+    start = np.minimum((offset * (room + 1)).astype(np.int64), room)
+    p = start[:, None] + strides[:, None] * np.arange(T_p)[None, :]
+    return reflect(p, last[:, None]).astype(np.int64)
+
+
+def crop_positions(L: np.ndarray, ratio: np.ndarray, offset: np.ndarray, T_p: int) -> np.ndarray:
+    """The crop design: fraction `ratio` of the clip at relative `offset`, nearest frames."""
+    span = np.maximum(ratio * L - 1, 0)
+    start = offset * np.maximum(L - 1 - span, 0)
+    step = span / max(T_p - 1, 1)
+    p = start[:, None] + step[:, None] * np.arange(T_p)[None, :]
+    return np.rint(np.minimum(p, np.maximum(L - 1, 0)[:, None])).astype(np.int64)
+
+
+def _freeze_anchors(part: np.ndarray, V: int) -> np.ndarray:
+    """(N,) part classes (0 = none) -> (N,V) joint each slot follows (itself unless frozen)."""
+    table = np.tile(np.arange(V), (1 + len(FREEZE_PARTS), 1))
+    for k, (_, joints, anchor) in enumerate(FREEZE_PARTS, start=1):
+        table[k, list(joints)] = anchor
+    return table[part]
+
+
+def freeze_parts(view: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """view (N,3,T,V,M), anchors (N,V) long -> view with every joint j whose anchor a != j
+    replaced by smooth[a](t) + smooth[j](0) - smooth[a](0) + jitter[j](t)."""
+    N, C, T, V, M = view.shape
+    flat = view.permute(0, 1, 3, 4, 2).reshape(N, C * V * M, T)
+    k = min(SMOOTH_FRAMES, T) | 1                                            # odd window
+    smooth = F.avg_pool1d(F.pad(flat, (k // 2, k // 2), mode="replicate") if T > 1 else flat,
+                          k if T > 1 else 1, stride=1).view(N, C, V, M, T).permute(0, 1, 4, 2, 3)
+    jitter = view - smooth
+    idx = anchors.view(N, 1, 1, V, 1).expand(N, C, T, V, M)
+    anchor_smooth = torch.gather(smooth, 3, idx)                             # (N,C,T,V,M)
+    frozen = anchor_smooth + (smooth[:, :, :1] - anchor_smooth[:, :, :1]) + jitter
+    moved = (anchors != torch.arange(V, device=anchors.device)).view(N, 1, 1, V, 1)
+    return torch.where(moved, frozen, view)
+
+
+def _rotation_z(deg: np.ndarray) -> np.ndarray:
+    rad = np.deg2rad(deg)
+    c, s = np.cos(rad), np.sin(rad)
+    R = np.zeros(deg.shape + (3, 3))
+    R[..., 0, 0], R[..., 0, 1], R[..., 1, 0], R[..., 1, 1], R[..., 2, 2] = c, -s, s, c, 1
+    return R
+
+
+def _classes(u: np.ndarray, k: int) -> np.ndarray:
+    return np.minimum((u * k).astype(np.int64), k - 1)
+
+
+def pretext_view(x: torch.Tensor, L: np.ndarray, generator: torch.Generator,
+                 cfg: AugmentConfig) -> Dict[str, torch.Tensor]:
+    """-> {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on}."""
+    from .augment import shear_matrices
+    N, V, T_p = x.shape[0], x.shape[3], view_frames(cfg)
+    u = torch.rand(N, UNIFORMS, generator=generator, dtype=torch.float64).numpy()
+    labels = {"pace_label": _classes(u[:, 0], pace_classes(cfg))}
+    if cfg.pretext_pace == "stride":
+        strides = np.asarray(cfg.pretext_strides, dtype=np.int64)[labels["pace_label"]]
+        pos = stride_positions(L.astype(np.int64), strides, u[:, 1], T_p)
+    else:
+        ratio = np.asarray(cfg.pretext_paces, dtype=np.float64)[labels["pace_label"]]
+        pos = crop_positions(L, ratio, u[:, 1], T_p)
+    if cfg.pretext_reverse:
+        labels["dir_label"] = _classes(u[:, 3], 2)
+        pos = np.where(labels["dir_label"][:, None] == 1, pos[:, ::-1], pos)
+    R = shear_matrices(u[:, 4:10], cfg.pretext_shear)
+    n_spatial = spatial_classes(cfg)
+    if n_spatial:
+        labels["spatial_label"] = _classes(u[:, 2], n_spatial)
+    if cfg.pretext_spatial == "rotation":
+        R = _rotation_z(np.asarray(cfg.pretext_rotations_deg, dtype=np.float64)[labels["spatial_label"]]) @ R
+    dev = x.device
+    idx = torch.from_numpy(np.ascontiguousarray(pos)).to(dev)
+    C, M = x.shape[1], x.shape[4]
+    clip = torch.gather(x, 2, idx.view(N, 1, T_p, 1, 1).expand(N, C, T_p, V, M))
+    view = torch.einsum("nij,njtvm->nitvm", torch.from_numpy(R).to(dev, x.dtype), clip)
+    view = torch.where(torch.from_numpy(L > 0).to(dev).view(N, 1, 1, 1, 1), view, view.new_zeros(()))
+    if cfg.pretext_spatial == "freeze":
+        anchors = torch.from_numpy(_freeze_anchors(labels["spatial_label"], V)).to(dev)
+        view = freeze_parts(view, anchors)
+    out = {"pretext": view}
+    out.update({k: torch.from_numpy(v).to(dev) for k, v in labels.items()})
+    return out
