@@ -109,7 +109,7 @@ def _raises(cfg, pattern, train=True):
 
 
 def test_missing_root_names_layouts_and_prepare_command(tmp_path):
-    _raises(_cfg(tmp_path / "nope", tmp_path), r"does not exist(.|\n)*python -m cpstn_min.data.prepare --dataset ntu60")
+    _raises(_cfg(tmp_path / "nope", tmp_path), r"does not exist(.|\n)*python -m cpstn_min.data.ntu.prepare --dataset ntu60")
     _raises(DataConfig(dataset="ntu60"), r"needs --data-root(.|\n)*train_data_joint.npy(.|\n)*NTU60_CS.npz")
     (tmp_path / "empty").mkdir()
     _raises(_cfg(tmp_path / "empty", tmp_path), r"no ntu60 data found(.|\n)*ntu60_3danno.pkl")
@@ -190,7 +190,7 @@ def test_pyskl_errors(arrays, tmp_path):
 def test_prepared_layout_errors(tmp_path):
     import json
     from ntu_fixtures import sample_name, write_raw_dataset
-    from cpstn_min.data.prepare import prepare
+    from cpstn_min.data.ntu.prepare import prepare
     write_raw_dataset(tmp_path / "raw", [sample_name(1, 1, 1, 1, 1), sample_name(1, 2, 3, 1, 2)], frames=12)
     prepare("ntu60", str(tmp_path / "raw"), str(tmp_path / "out"), workers=1)
     _raises(_cfg(tmp_path / "out", tmp_path, dataset="ntu120"), r"holds ntu60 data, but --dataset is ntu120")
@@ -295,6 +295,6 @@ def test_prepared_manifest_errors(tmp_path):
     (out / "manifest.json").write_text("{not json")
     _raises(_cfg(out, tmp_path), r"manifest.json: cannot read the manifest")
     (out / "manifest.json").write_text('{"format": "other"}')
-    _raises(_cfg(out, tmp_path), r"not a manifest written by cpstn_min.data.prepare")
+    _raises(_cfg(out, tmp_path), r"not a manifest written by cpstn_min.data.ntu.prepare")
     (out / "manifest.json").write_text('{"format": "cpstn-ntu-prepared", "dataset": "ntu60", "splits": {"xview": {}}}')
     _raises(_cfg(out, tmp_path), r"has splits \['xview'\], not 'xsub'")

@@ -7,9 +7,9 @@ import pytest
 
 from cpstn_min.config import DataConfig
 from cpstn_min.data import build_dataset
-from cpstn_min.data import prepare as prep
+from cpstn_min.data.ntu import prepare as prep
 from cpstn_min.data.base import DataError
-from cpstn_min.data.ntu_splits import XSUB_TRAIN_PERFORMERS
+from cpstn_min.data.ntu.splits import XSUB_TRAIN_PERFORMERS
 from ntu_fixtures import sample_name, write_raw_dataset
 
 MISSING = "S001C002P005R002A008"           # first name of the official missing-skeleton list

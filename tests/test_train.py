@@ -193,7 +193,7 @@ def test_error_ntu_without_data(capsys, tmp_path):
     """The data error goes on to list the layouts it reads, one per line."""
     missing = str(tmp_path / "missing")
     err = one_line_error(capsys, ["--dataset", "ntu60", "--data-root", missing, "--out-dir",
-                                  str(tmp_path / "out")], missing, "python -m cpstn_min.data.prepare",
+                                  str(tmp_path / "out")], missing, "python -m cpstn_min.data.ntu.prepare",
                          lines=None)
     assert missing in err.splitlines()[0]
 

@@ -11,9 +11,9 @@ DATASETS = ("synthetic", "ntu60", "ntu120")
 def build_dataset(cfg, train: bool) -> SkeletonArrayDataset:
     """cfg: config.DataConfig. Returns the training (train=True) or evaluation split."""
     if cfg.dataset == "synthetic":
-        from .synthetic import synthetic_dataset
+        from .synthetic.dataset import synthetic_dataset
         return synthetic_dataset(cfg, train)
     if cfg.dataset in ("ntu60", "ntu120"):
-        from .ntu import ntu_dataset
+        from .ntu.dataset import ntu_dataset
         return ntu_dataset(cfg, train)
     raise DataError(f"unknown dataset {cfg.dataset!r}; choose one of {DATASETS}")

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from .base import DataError, SkeletonArrayDataset
-from .ntu_clip import valid_frames_of
+from .ntu.clip import valid_frames_of
 
 V, M = 25, 2
 

@@ -13,7 +13,7 @@ the whole clip moves by one vector, so motion through the room is kept.
 """
 import numpy as np
 
-from .base import DataError
+from ..base import DataError
 
 SPINE_JOINT = 1          # 0-based index of joint 2, "middle of the spine"
 
@@ -33,7 +33,7 @@ def most_active(xyz, body_of, n_bodies, keep):
 
 
 def clip_from_skeleton(sk, max_bodies: int = 2) -> np.ndarray:
-    """sk: skeleton_file.SkeletonFile. Returns (L,max_bodies,25,3) float32, L >= 1."""
+    """sk: skeleton_text.SkeletonFile. Returns (L,max_bodies,25,3) float32, L >= 1."""
     if len(sk.block_frame) == 0:
         raise DataError(f"no body in any of the {sk.frame_count} frames")
     kept = most_active(sk.xyz, sk.block_body, len(sk.body_ids), max_bodies)

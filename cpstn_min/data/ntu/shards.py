@@ -17,9 +17,9 @@ import shutil
 
 import numpy as np
 
-from .base import DataError
-from .ntu_clip import clip_from_skeleton
-from .skeleton_file import parse_skeleton, sample_name
+from ..base import DataError
+from .clip import clip_from_skeleton
+from .skeleton_text import parse_skeleton, sample_name
 
 SHARD_FILES = 256
 _VERSION = 1

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import DataError
+from ..base import DataError
 
 JOINTS = 25
 JOINT_FIELDS = 12

@@ -1,11 +1,11 @@
 """Raw NTU RGB+D `.skeleton` files -> memory-mappable arrays for training.
 
-    python -m cpstn_min.data.prepare --dataset ntu60 --raw-dir nturgb+d_skeletons --out data/ntu60
-    python -m cpstn_min.data.prepare --dataset ntu120 --raw-dir nturgb+d_skeletons --out data/ntu120
+    python -m cpstn_min.data.ntu.prepare --dataset ntu60 --raw-dir nturgb+d_skeletons --out data/ntu60
+    python -m cpstn_min.data.ntu.prepare --dataset ntu120 --raw-dir nturgb+d_skeletons --out data/ntu120
 
 Steps: list the files (recursively), skip the official missing-skeleton samples and
 samples of the other dataset; parse in parallel (--workers, tqdm bar) into restartable
-shards (prepare_shards.py); then write for each split (xsub/xview for ntu60, xsub/xset
+shards (shards.py); then write for each split (xsub/xview for ntu60, xsub/xset
 for ntu120) and part (train/val):
     <out>/<split>/<part>_data.npy   (N,3,T,25,2) float32, T = --max-frames (300), zero padded
     <out>/<split>/<part>_meta.npz   names (N,), labels (N,) = action-1, valid_frames (N,), bodies (N,)
@@ -27,13 +27,13 @@ import numpy as np
 from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
-from .base import DataError
-from .ntu_clip import centre_clip
-from .ntu_layouts import MANIFEST, PREPARED_FORMAT
-from .ntu_missing import missing_samples
-from .ntu_splits import DATASETS, belongs_to, is_training, parse_name
-from .prepare_shards import SHARD_FILES, ShardStore, parse_file
-from .skeleton_file import sample_name
+from ..base import DataError
+from .clip import centre_clip
+from .layouts import MANIFEST, PREPARED_FORMAT
+from .missing import missing_samples
+from .splits import DATASETS, belongs_to, is_training, parse_name
+from .shards import SHARD_FILES, ShardStore, parse_file
+from .skeleton_text import sample_name
 
 NTU60_FILES, NTU120_FILES = 56880, 114480
 
@@ -207,7 +207,7 @@ def _print_summary(manifest, out):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m cpstn_min.data.prepare", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m cpstn_min.data.ntu.prepare", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     p.add_argument("--raw-dir", required=True, help="folder with the .skeleton files (searched recursively)")
     p.add_argument("--out", required=True, help="output folder (use it as --data-root)")

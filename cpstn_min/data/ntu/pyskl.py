@@ -15,10 +15,10 @@ import numpy as np
 from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
-from .base import DataError
-from .mapped import MappedSkeletonDataset, npy_array
-from .ntu_clip import most_active
-from .safe_pickle import safe_load
+from ..base import DataError
+from ..mapped import MappedSkeletonDataset, npy_array
+from ..safe_pickle import safe_load
+from .clip import most_active
 
 MIN_FRAMES, V, M = 300, 25, 2
 _VERSION = 1                 # bump when the conversion changes, to invalidate old caches

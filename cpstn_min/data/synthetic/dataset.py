@@ -1,0 +1,123 @@
+"""`synthetic_dataset(cfg, train)`: the synthetic split as a SkeletonArrayDataset, cached on disk.
+
+Arrays are cached as .npy in <root>/synthetic, root = cfg.cache_dir, $CPSTN_CACHE or
+~/.cache/cpstn, named by every generation parameter (including a hash of the
+generator's source; older versions' files are removed), written atomically and
+opened memory-mapped: data (N,3,300,25,2) float32 plus the per-clip arrays of
+generator.generate (labels, valid_frames, performers, camera_yaw).
+"""
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..base import DataError, SkeletonArrayDataset
+from ..ntu import clip as centring
+from .body import NUM_JOINTS
+from .generator import MAX_FRAMES, NUM_CLASSES, generate
+from .splits import SPLITS
+
+META = ("labels", "valid_frames", "performers", "camera_yaw")     # per-clip arrays next to the data
+
+
+def source_files() -> list:
+    """The files whose code shapes the cached arrays: every module of this package and the
+    shared centring. Editing any of them gives new cache names."""
+    return sorted(Path(__file__).parent.glob("*.py")) + [Path(centring.__file__)]
+
+
+def _source_hash() -> str:
+    h = hashlib.sha1()
+    for path in source_files():
+        h.update(path.read_bytes())
+    return h.hexdigest()[:10]
+
+
+def cache_root(cfg) -> Path:
+    root = cfg.cache_dir or os.environ.get("CPSTN_CACHE") or Path.home() / ".cache" / "cpstn"
+    return Path(root).expanduser() / "synthetic"
+
+
+def cache_stem(cfg, train: bool) -> str:
+    params = dict(split=cfg.split, part="train" if train else "val", seed=int(cfg.synthetic_seed),
+                  clips=_num_clips(cfg, train), frames=MAX_FRAMES, center=bool(cfg.center),
+                  code=_source_hash())
+    digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{params['split']}_{params['part']}_n{params['clips']}_seed{params['seed']}_{digest}"
+
+
+def _num_clips(cfg, train: bool) -> int:
+    return int(cfg.synthetic_train if train else cfg.synthetic_val)
+
+
+def _replace_atomic(tmp: Path, path: Path):
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _load_cached(stem: Path, n: int):
+    """(data memory-mapped (n,3,T,25,2), meta dict) or None when absent or unreadable."""
+    if not Path(f"{stem}.data.npy").exists():       # data is written last: present => all present
+        return None
+    try:
+        meta = {k: np.load(f"{stem}.{k}.npy") for k in META}
+        data = np.load(f"{stem}.data.npy", mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if data.shape != (n, 3, MAX_FRAMES, NUM_JOINTS, 2) or any(len(v) != n for v in meta.values()):
+        return None
+    return data, meta
+
+
+def _generate_cached(cfg, train: bool, stem: Path, n: int):
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    names = META + ("data",)                         # data last: it marks a complete entry
+    tmps = {k: Path(f"{stem}.{k}.npy.{os.getpid()}.tmp") for k in names}
+    try:
+        data = np.lib.format.open_memmap(tmps["data"], mode="w+", dtype=np.float32,
+                                         shape=(n, 3, MAX_FRAMES, NUM_JOINTS, 2))
+        meta = generate(int(cfg.synthetic_seed), cfg.split, train, n, data, cfg.center)
+        data.flush()
+        del data
+        for name in META:
+            with open(tmps[name], "wb") as f:
+                np.save(f, meta[name])
+        for name in names:
+            _replace_atomic(tmps[name], Path(f"{stem}.{name}.npy"))
+    finally:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+    # entries of older generator versions for the same split, size and seed are stale
+    prefix = stem.name.rsplit("_", 1)[0]
+    for old in stem.parent.glob(f"{prefix}_*.npy"):
+        if not old.name.startswith(stem.name + "."):
+            old.unlink(missing_ok=True)
+    return _load_cached(stem, n)
+
+
+def synthetic_dataset(cfg, train: bool) -> SkeletonArrayDataset:
+    """cfg: config.DataConfig (split, synthetic_train/val, synthetic_seed, cache_dir)."""
+    if cfg.split not in SPLITS:
+        raise DataError(f"synthetic dataset: split must be one of {SPLITS}, got {cfg.split!r}")
+    n = _num_clips(cfg, train)
+    if n < NUM_CLASSES:
+        raise DataError(f"synthetic dataset: {'synthetic_train' if train else 'synthetic_val'} = {n} "
+                        f"clips, need at least {NUM_CLASSES} (one per class)")
+    stem = cache_root(cfg) / cache_stem(cfg, train)
+    arrays = _load_cached(stem, n)
+    if arrays is None:
+        try:
+            arrays = _generate_cached(cfg, train, stem, n)
+        except OSError as e:     # unwritable cache: still usable, just not cached
+            warnings.warn(f"cannot cache the synthetic dataset in {stem.parent} ({e}); generating in memory")
+            data = np.zeros((n, 3, MAX_FRAMES, NUM_JOINTS, 2), dtype=np.float32)
+            arrays = data, generate(int(cfg.synthetic_seed), cfg.split, train, n, data, cfg.center)
+    data, meta = arrays
+    ds = SkeletonArrayDataset(data, meta["valid_frames"], meta["labels"], NUM_CLASSES,
+                              name=f"synthetic {cfg.split} {'train' if train else 'val'}")
+    ds.performers, ds.camera_yaw = meta["performers"], meta["camera_yaw"]
+    return ds
