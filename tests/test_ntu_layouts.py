@@ -88,6 +88,20 @@ def test_explicit_format_and_valid_frames_cache(arrays, tmp_path):
     assert list(build_dataset(_cfg(root, tmp_path), True).valid_frames) == [7] * 6
 
 
+@pytest.mark.parametrize("layout", ["stgcn", "ctrgcn-compressed", "pyskl"])
+def test_converted_caches_honour_cpstn_cache(layout, arrays, tmp_path, monkeypatch):
+    """Without cache_dir, valid-frame scans, extracted .npz members and converted pickles go
+    to $CPSTN_CACHE, as the synthetic cache does, not to ~/.cache."""
+    root = _write(layout, tmp_path / "data", arrays)
+    monkeypatch.setenv("CPSTN_CACHE", str(tmp_path / "env"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    ds = build_dataset(DataConfig(dataset="ntu60", data_root=str(root)), True)
+    np.testing.assert_array_equal(ds.valid_frames, arrays[2][0])
+    folder = {"stgcn": "valid_frames", "ctrgcn-compressed": "npz", "pyskl": "pyskl"}[layout]
+    assert list((tmp_path / "env" / folder).iterdir())
+    assert not (tmp_path / "home").exists()
+
+
 def test_pyskl_keeps_two_most_active_of_three_bodies(tmp_path):
     rng = np.random.default_rng(0)
     kp = np.zeros((3, 30, 25, 3), np.float32)

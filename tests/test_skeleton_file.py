@@ -8,7 +8,8 @@ import pytest
 
 from cpstn_min.data.base import DataError
 from cpstn_min.data.ntu import skeleton_text as parser
-from cpstn_min.data.ntu.clip import centre_clip, clip_from_skeleton
+from cpstn_min.data.common import centre_clip
+from cpstn_min.data.ntu.clip import clip_from_skeleton
 from cpstn_min.data.ntu.skeleton_text import parse_skeleton, parse_skeleton_bytes, sample_name
 from ntu_fixtures import body_motion, line_numbers, make_sample, skeleton_text
 

@@ -1,4 +1,5 @@
 """Synthetic dataset: layout, determinism, splits, anatomy, camera, cache."""
+import sys
 import warnings
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from cpstn_min.config import DataConfig
-from cpstn_min.data import DataError, build_dataset
+from cpstn_min.data import DataError, build_dataset, common
 from cpstn_min.data.synthetic import body as sk
 from cpstn_min.data.synthetic import dataset as syn
 from cpstn_min.data.synthetic import generator as gen
@@ -207,6 +208,16 @@ def test_cache_names_cover_parameters(tmp_path):
              syn.cache_stem(config(tmp_path, split="xview"), True),
              syn.cache_stem(config(tmp_path, synthetic_train=4 * C), True)}
     assert len(stems) == 5
+
+
+def test_cache_names_follow_every_generator_file():
+    """The code hash covers every module of the synthetic package and the shared centring,
+    so editing any file the generator runs gives new cache names."""
+    hashed = set(syn.source_files())
+    package = [m for name, m in sys.modules.items() if name.startswith("cpstn_min.data.synthetic.")]
+    assert {gen, sk, splits} <= set(package)
+    for module in package + [common]:
+        assert Path(module.__file__) in hashed, module.__name__
 
 
 def test_cache_dir_from_environment(tmp_path, monkeypatch, xsub):

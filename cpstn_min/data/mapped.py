@@ -19,9 +19,7 @@ import torch
 from tqdm import tqdm
 
 from .base import DataError, SkeletonArrayDataset
-from .ntu.clip import valid_frames_of
-
-V, M = 25, 2
+from .common import MAX_BODIES as M, NUM_JOINTS as V, valid_frames_of
 
 
 @dataclass(frozen=True)

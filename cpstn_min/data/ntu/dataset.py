@@ -9,16 +9,13 @@ import glob
 import os
 
 from ..base import DataError
+from ..common import cache_dir
 from .layouts import MANIFEST, CTRGCN_FILES, ctrgcn_file, load_ctrgcn, load_prepared, load_stgcn, stgcn_files
 from .splits import DATASETS
 from .pyskl import load_pyskl
 
 LOADERS = {"prepared": load_prepared, "stgcn": load_stgcn, "ctrgcn": load_ctrgcn, "pyskl": load_pyskl}
 FORMATS = ("auto",) + tuple(LOADERS)
-
-
-def default_cache_dir(cfg) -> str:
-    return cfg.cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "cpstn")
 
 
 def how_to_get(dataset, split, root="DIR") -> str:
@@ -83,4 +80,4 @@ def ntu_dataset(cfg, train: bool):
             raise DataError(f"{cfg.data_root}: no pyskl annotation .pkl found")
     if fmt == "prepared" and not os.path.isdir(root):
         raise DataError(f"{root}: the prepared layout is a folder with {MANIFEST}")
-    return LOADERS[fmt](root, cfg.dataset, cfg.split, train, info["num_classes"], default_cache_dir(cfg))
+    return LOADERS[fmt](root, cfg.dataset, cfg.split, train, info["num_classes"], cache_dir(cfg))

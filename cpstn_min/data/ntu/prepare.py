@@ -28,7 +28,7 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from ..base import DataError
-from .clip import centre_clip
+from ..common import MAX_BODIES, NUM_JOINTS, SPINE_JOINT, centre_clip
 from .layouts import MANIFEST, PREPARED_FORMAT
 from .missing import missing_samples
 from .splits import DATASETS, belongs_to, is_training, parse_name
@@ -117,7 +117,7 @@ def assemble(store, out, dataset, centre, max_frames):
             rows = np.flatnonzero(mask)
             data_rel = f"{split}/{part}_data.npy"
             tmp = os.path.join(out, data_rel + ".tmp")
-            arr = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(rows), 3, max_frames, 25, 2))
+            arr = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(rows), 3, max_frames, NUM_JOINTS, MAX_BODIES))
             outputs[(split, part)] = (arr, {str(n): r for r, n in enumerate(names[order][rows])}, tmp, data_rel)
             meta_rel = f"{split}/{part}_meta.npz"
             with open(os.path.join(out, meta_rel + ".tmp"), "wb") as f:
@@ -151,7 +151,7 @@ def prepare(dataset, raw_dir, out, workers=None, strict=False, centre=True, max_
     paths, skipped, bad_names = list_samples(raw_dir, dataset)
     if strict and bad_names:
         raise DataError(bad_names[0][1])
-    options = dict(centre=centre, centre_joint=2, max_frames=max_frames, max_bodies=2)
+    options = dict(centre=centre, centre_joint=SPINE_JOINT + 1, max_frames=max_frames, max_bodies=MAX_BODIES)
     manifest_path = os.path.join(out, MANIFEST)
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:

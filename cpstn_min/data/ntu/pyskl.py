@@ -16,11 +16,12 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from ..base import DataError
+from ..common import MAX_BODIES as M, NUM_JOINTS as V
 from ..mapped import MappedSkeletonDataset, npy_array
 from ..safe_pickle import safe_load
 from .clip import most_active
 
-MIN_FRAMES, V, M = 300, 25, 2
+MIN_FRAMES = 300
 _VERSION = 1                 # bump when the conversion changes, to invalidate old caches
 
 

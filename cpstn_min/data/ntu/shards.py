@@ -18,12 +18,13 @@ import shutil
 import numpy as np
 
 from ..base import DataError
+from ..common import MAX_BODIES, NUM_JOINTS
 from .clip import clip_from_skeleton
 from .skeleton_text import parse_skeleton, sample_name
 
 SHARD_FILES = 256
 _VERSION = 1
-_EMPTY = np.zeros((0, 2, 25, 3), np.float32)
+_EMPTY = np.zeros((0, MAX_BODIES, NUM_JOINTS, 3), np.float32)
 
 
 def parse_file(path):

@@ -6,8 +6,7 @@ import time
 import numpy as np
 
 from .baselines import raw_joint_baselines
-from .body import NUM_JOINTS
-from .generator import MAX_FRAMES, generate
+from .generator import CLIP_SHAPE, generate
 from .motions import ACTIONS
 from .splits import SPLITS
 
@@ -23,7 +22,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     parts = []
     for train, n in ((True, args.train), (False, args.val)):
-        data = np.zeros((n, 3, MAX_FRAMES, NUM_JOINTS, 2), dtype=np.float32)
+        data = np.zeros((n,) + CLIP_SHAPE, dtype=np.float32)
         start = time.perf_counter()
         meta = generate(args.seed, args.split, train, n, data)
         valid = meta["valid_frames"]

@@ -14,10 +14,11 @@ standing pose with idle sway; actions (motions.py) animate it, and camera.py fil
 """
 import numpy as np
 
+from ..common import NUM_JOINTS
+
 (BASE, MID_SPINE, NECK, HEAD, L_SHOULDER, L_ELBOW, L_WRIST, L_HAND, R_SHOULDER, R_ELBOW,
  R_WRIST, R_HAND, L_HIP, L_KNEE, L_ANKLE, L_FOOT, R_HIP, R_KNEE, R_ANKLE, R_FOOT,
- SPINE_SHOULDER, L_HAND_TIP, L_THUMB, R_HAND_TIP, R_THUMB) = range(25)
-NUM_JOINTS = 25
+ SPINE_SHOULDER, L_HAND_TIP, L_THUMB, R_HAND_TIP, R_THUMB) = range(NUM_JOINTS)
 
 # (child, parent, median length m) from one real NTU sample (shared/ntu/README.md).
 # Hand tip and thumb hang off the hand joint here; the README's 22-23 / 24-25 entries

@@ -15,18 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from ..base import DataError, SkeletonArrayDataset
-from ..ntu import clip as centring
-from .body import NUM_JOINTS
-from .generator import MAX_FRAMES, NUM_CLASSES, generate
+from .. import common
+from .generator import CLIP_SHAPE, MAX_FRAMES, NUM_CLASSES, generate
 from .splits import SPLITS
 
 META = ("labels", "valid_frames", "performers", "camera_yaw")     # per-clip arrays next to the data
 
 
 def source_files() -> list:
-    """The files whose code shapes the cached arrays: every module of this package and the
-    shared centring. Editing any of them gives new cache names."""
-    return sorted(Path(__file__).parent.glob("*.py")) + [Path(centring.__file__)]
+    """The files whose code shapes the cached arrays: every module of this package and
+    common.py (centring). Editing any of them gives new cache names."""
+    return sorted(Path(__file__).parent.glob("*.py")) + [Path(common.__file__)]
 
 
 def _source_hash() -> str:
@@ -37,8 +36,8 @@ def _source_hash() -> str:
 
 
 def cache_root(cfg) -> Path:
-    root = cfg.cache_dir or os.environ.get("CPSTN_CACHE") or Path.home() / ".cache" / "cpstn"
-    return Path(root).expanduser() / "synthetic"
+    """The synthetic dataset's folder in the cache (common.cache_dir)."""
+    return common.cache_dir(cfg) / "synthetic"
 
 
 def cache_stem(cfg, train: bool) -> str:
@@ -68,7 +67,7 @@ def _load_cached(stem: Path, n: int):
         data = np.load(f"{stem}.data.npy", mmap_mode="r")
     except (OSError, ValueError):
         return None
-    if data.shape != (n, 3, MAX_FRAMES, NUM_JOINTS, 2) or any(len(v) != n for v in meta.values()):
+    if data.shape != (n,) + CLIP_SHAPE or any(len(v) != n for v in meta.values()):
         return None
     return data, meta
 
@@ -79,7 +78,7 @@ def _generate_cached(cfg, train: bool, stem: Path, n: int):
     tmps = {k: Path(f"{stem}.{k}.npy.{os.getpid()}.tmp") for k in names}
     try:
         data = np.lib.format.open_memmap(tmps["data"], mode="w+", dtype=np.float32,
-                                         shape=(n, 3, MAX_FRAMES, NUM_JOINTS, 2))
+                                         shape=(n,) + CLIP_SHAPE)
         meta = generate(int(cfg.synthetic_seed), cfg.split, train, n, data, cfg.center)
         data.flush()
         del data
@@ -114,7 +113,7 @@ def synthetic_dataset(cfg, train: bool) -> SkeletonArrayDataset:
             arrays = _generate_cached(cfg, train, stem, n)
         except OSError as e:     # unwritable cache: still usable, just not cached
             warnings.warn(f"cannot cache the synthetic dataset in {stem.parent} ({e}); generating in memory")
-            data = np.zeros((n, 3, MAX_FRAMES, NUM_JOINTS, 2), dtype=np.float32)
+            data = np.zeros((n,) + CLIP_SHAPE, dtype=np.float32)
             arrays = data, generate(int(cfg.synthetic_seed), cfg.split, train, n, data, cfg.center)
     data, meta = arrays
     ds = SkeletonArrayDataset(data, meta["valid_frames"], meta["labels"], NUM_CLASSES,

@@ -11,12 +11,13 @@ from its own seeded generator, so clips of a class do not depend on the other cl
 """
 import numpy as np
 
-from ..ntu.clip import centre_clips
+from ..common import MAX_BODIES, NUM_JOINTS, centre_clips
 from . import body as sk, camera, motions
 from .motions import ACTIONS, D
 from .splits import NUM_PERFORMERS, SPLITS, performer_pool, sample_yaw
 
 MAX_FRAMES, MIN_FRAMES, FPS = 300, 40, 30
+CLIP_SHAPE = (3, MAX_FRAMES, NUM_JOINTS, MAX_BODIES)     # one clip of the arrays generate fills
 CHUNK = 16                 # clips rendered together
 NUM_CLASSES = len(ACTIONS)
 
@@ -49,7 +50,7 @@ def _render(action, clip: dict, frames: int, rng: np.random.Generator, people: d
     draw = motions.Draw(rng, clip["amp"][:, None], clip["separation"][:, None])
     action.animate(poses[0], poses[1] if len(poses) > 1 else None, u, draw)
     keep = (t < clip["length"][:, None]) & ~camera.dropouts(rng, clip["length"], t)
-    out = np.zeros((m, 3, frames, sk.NUM_JOINTS, 2), dtype=np.float32)
+    out = np.zeros((m, 3, frames, NUM_JOINTS, MAX_BODIES), dtype=np.float32)
     for body, (pose, w) in enumerate(zip(poses, who)):
         J = sk.forward_kinematics(pose, people["lengths"][w])           # (m,T,25,3)
         cam = J @ clip["A"][:, body, None].transpose(0, 1, 3, 2) + clip["b"][:, body, None, None]
@@ -97,7 +98,7 @@ def generate(seed: int, split: str, train: bool, n: int, out: np.ndarray, center
     """Fills out (n,3,T,25,2) float32, zero on entry. Returns per-clip arrays: labels (n,)
     (classes balanced), valid_frames (n,), performers (n,2) 0-based ids (-1 = no second
     body), camera_yaw (n,) degrees. center: move each clip as prepared NTU data is moved
-    (ntu/clip.py centre_clips: spine joint of frame 0 to the origin), else keep camera space."""
+    (common.centre_clips: spine joint of frame 0 to the origin), else keep camera space."""
     part = 1 if train else 0
     people = performers(seed)
     labels = np.random.default_rng([seed, SPLITS.index(split), part]).permutation(np.arange(n) % NUM_CLASSES)

@@ -7,8 +7,10 @@ Performer ids here are 0-based; yaws are (n,) degrees.
 """
 import numpy as np
 
+from ..common import NTU60_XSUB_TRAIN_PERFORMERS
+
 NUM_PERFORMERS = 40
-XSUB_TRAIN_PERFORMERS = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
+XSUB_TRAIN_PERFORMERS = NTU60_XSUB_TRAIN_PERFORMERS      # 1-based, all <= NUM_PERFORMERS
 YAW_LIMIT, XVIEW_VAL_YAW = 45.0, (15.0, 30.0)
 SPLITS = ("xsub", "xview")
 
