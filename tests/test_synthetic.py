@@ -177,7 +177,7 @@ def test_second_body_only_for_two_person_actions(xsub):
 def test_cache_reused_without_generating(xsub, monkeypatch):
     cfg, train, _ = xsub
     files = sorted(p.name for p in syn.cache_root(cfg).iterdir())
-    assert not [f for f in files if f.endswith(".tmp")]
+    assert not [f for f in files if ".tmp." in f]
     assert sum(f.endswith(".data.npy") for f in files) == 2    # train and val
 
     def fail(*args, **kwargs):
@@ -186,6 +186,17 @@ def test_cache_reused_without_generating(xsub, monkeypatch):
     loaded = build_dataset(cfg, True)
     assert isinstance(loaded.data, np.memmap)
     assert np.array_equal(loaded.data, train.data) and np.array_equal(loaded.labels, train.labels)
+
+
+def test_failed_generation_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
+    def fail(seed, split, train, n, out, center):
+        out[0] = 1.0                                 # half-written data must not stay behind
+        raise RuntimeError("generator failed")
+    monkeypatch.setattr(syn, "generate", fail)
+    cfg = config(tmp_path)
+    with pytest.raises(RuntimeError, match="generator failed"):
+        build_dataset(cfg, False)
+    assert list(syn.cache_root(cfg).iterdir()) == []
 
 
 def test_stale_cache_entries_replaced(tmp_path):

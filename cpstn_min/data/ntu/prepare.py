@@ -10,13 +10,14 @@ for ntu120) and part (train/val):
     <out>/<split>/<part>_data.npy   (N,3,T,25,2) float32, T = --max-frames (300), zero padded
     <out>/<split>/<part>_meta.npz   names (N,), labels (N,) = action-1, valid_frames (N,), bodies (N,)
 and last <out>/manifest.json (counts per split and class, options, bad files). Arrays
-are written under temporary names and renamed; the manifest is removed before and
+are written under temporary names, fsynced and renamed; the manifest is removed before and
 written after them, so only a finished run has one. Clips keep the 2 most active
 bodies and drop frames without a body; --no-center keeps camera coordinates instead of
 moving the spine joint of frame 0 to the origin. A bad file is reported and skipped
 (--strict: stop at the first one).
 """
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -24,11 +25,12 @@ import sys
 import time
 
 import numpy as np
-from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
+from ...atomic import atomic_write
 from ..base import DataError
 from ..common import MAX_BODIES, NUM_JOINTS, SPINE_JOINT, centre_clip
+from ..mapped import atomic_open_memmap
 from .layouts import MANIFEST, PREPARED_FORMAT
 from .missing import missing_samples
 from .splits import DATASETS, belongs_to, is_training, parse_name
@@ -108,36 +110,32 @@ def assemble(store, out, dataset, centre, max_frames):
     fields = [parse_name(str(n)) for n in names[order]]
     labels = np.array([f["action"] - 1 for f in fields], np.int64)
     valid = np.minimum(lengths[order], max_frames)
-    outputs, splits = {}, {}
-    for split in info["splits"]:
-        os.makedirs(os.path.join(out, split), exist_ok=True)
-        train = np.array([is_training(f, split) for f in fields], bool)
-        splits[split] = {}
-        for part, mask in (("train", train), ("val", ~train)):
-            rows = np.flatnonzero(mask)
-            data_rel = f"{split}/{part}_data.npy"
-            tmp = os.path.join(out, data_rel + ".tmp")
-            arr = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(rows), 3, max_frames, NUM_JOINTS, MAX_BODIES))
-            outputs[(split, part)] = (arr, {str(n): r for r, n in enumerate(names[order][rows])}, tmp, data_rel)
-            meta_rel = f"{split}/{part}_meta.npz"
-            with open(os.path.join(out, meta_rel + ".tmp"), "wb") as f:
-                np.savez(f, names=names[order][rows], labels=labels[rows], valid_frames=valid[rows],
-                         bodies=bodies[order][rows])
-            splits[split][part] = dict(count=int(len(rows)), data=data_rel, meta=meta_rel,
-                                       per_class=np.bincount(labels[rows], minlength=info["num_classes"]).tolist())
-    for name, clip in tqdm(store.clips(), total=len(order), unit="clip", desc="writing arrays"):
-        clip = clip[:max_frames].transpose(3, 0, 2, 1)                      # (L,2,25,3) -> (3,L,25,2)
-        if centre:
-            clip = centre_clip(clip)
-        for arr, row_of, _, _ in outputs.values():
-            if name in row_of:
-                arr[row_of[name], :, :clip.shape[1]] = clip
-    for (split, part), (arr, _, tmp, data_rel) in outputs.items():
-        arr.flush()
-        del arr
-        os.replace(tmp, os.path.join(out, data_rel))
-        meta = os.path.join(out, splits[split][part]["meta"])
-        os.replace(meta + ".tmp", meta)
+    arrays, metas, splits = {}, {}, {}
+    with contextlib.ExitStack() as written:             # each array reaches its final name only when full
+        for split in info["splits"]:
+            os.makedirs(os.path.join(out, split), exist_ok=True)
+            train = np.array([is_training(f, split) for f in fields], bool)
+            splits[split] = {}
+            for part, mask in (("train", train), ("val", ~train)):
+                rows = np.flatnonzero(mask)
+                data_rel, meta_rel = f"{split}/{part}_data.npy", f"{split}/{part}_meta.npz"
+                arr = written.enter_context(atomic_open_memmap(
+                    os.path.join(out, data_rel), np.float32, (len(rows), 3, max_frames, NUM_JOINTS, MAX_BODIES)))
+                arrays[(split, part)] = (arr, {str(n): r for r, n in enumerate(names[order][rows])})
+                metas[meta_rel] = dict(names=names[order][rows], labels=labels[rows], valid_frames=valid[rows],
+                                       bodies=bodies[order][rows])
+                splits[split][part] = dict(count=int(len(rows)), data=data_rel, meta=meta_rel,
+                                           per_class=np.bincount(labels[rows], minlength=info["num_classes"]).tolist())
+        for name, clip in tqdm(store.clips(), total=len(order), unit="clip", desc="writing arrays"):
+            clip = clip[:max_frames].transpose(3, 0, 2, 1)                      # (L,2,25,3) -> (3,L,25,2)
+            if centre:
+                clip = centre_clip(clip)
+            for arr, row_of in arrays.values():
+                if name in row_of:
+                    arr[row_of[name], :, :clip.shape[1]] = clip
+    for meta_rel, meta in metas.items():
+        with atomic_write(os.path.join(out, meta_rel)) as f:
+            np.savez(f, **meta)
     return splits, int((lengths[order] > max_frames).sum())
 
 
@@ -177,10 +175,8 @@ def prepare(dataset, raw_dir, out, workers=None, strict=False, centre=True, max_
                     options=options, source=os.path.abspath(raw_dir), files_found=len(paths),
                     skipped=skipped, truncated_clips=truncated, splits=splits,
                     bad_files=[dict(name=n, error=e) for n, e in bad])
-    tmp = manifest_path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_write(manifest_path, "w") as f:
         json.dump(manifest, f, indent=1)
-    os.replace(tmp, manifest_path)
     store.remove()
     _print_summary(manifest, out)
     return manifest

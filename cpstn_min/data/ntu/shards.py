@@ -17,6 +17,7 @@ import shutil
 
 import numpy as np
 
+from ...atomic import atomic_write
 from ..base import DataError
 from ..common import MAX_BODIES, NUM_JOINTS
 from .clip import clip_from_skeleton
@@ -53,7 +54,8 @@ class ShardStore:
                 shutil.rmtree(self.dir)
         if not os.path.isdir(self.dir):
             os.makedirs(self.dir)
-            _write_atomic(state, lambda f: f.write(json.dumps(self.identity).encode()))
+            with atomic_write(state, "w") as f:
+                json.dump(self.identity, f)
 
     def shard_paths(self):
         return sorted(glob.glob(os.path.join(self.dir, "shard_*.npz")))
@@ -79,7 +81,8 @@ class ShardStore:
                       lengths=np.array([len(c) for c in clips], np.int64),
                       bodies=np.array([r[2] for r in results], np.int64),
                       frames=np.concatenate(clips).astype(np.float32))
-        _write_atomic(os.path.join(self.dir, f"shard_{index:05d}.npz"), lambda f: np.savez(f, **arrays))
+        with atomic_write(os.path.join(self.dir, f"shard_{index:05d}.npz")) as f:
+            np.savez(f, **arrays)
 
     def summary(self):
         """(names, errors, lengths, bodies) of every file in the shards."""
@@ -103,10 +106,3 @@ class ShardStore:
 
     def remove(self):
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _write_atomic(path, write):
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)

@@ -8,14 +8,15 @@ generator.generate (labels, valid_frames, performers, camera_yaw).
 """
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..base import DataError, SkeletonArrayDataset
+from ...atomic import atomic_write
 from .. import common
+from ..base import DataError, SkeletonArrayDataset
+from ..mapped import atomic_open_memmap
 from .generator import CLIP_SHAPE, MAX_FRAMES, NUM_CLASSES, generate
 from .splits import SPLITS
 
@@ -52,12 +53,6 @@ def _num_clips(cfg, train: bool) -> int:
     return int(cfg.synthetic_train if train else cfg.synthetic_val)
 
 
-def _replace_atomic(tmp: Path, path: Path):
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _load_cached(stem: Path, n: int):
     """(data memory-mapped (n,3,T,25,2), meta dict) or None when absent or unreadable."""
     if not Path(f"{stem}.data.npy").exists():       # data is written last: present => all present
@@ -74,22 +69,12 @@ def _load_cached(stem: Path, n: int):
 
 def _generate_cached(cfg, train: bool, stem: Path, n: int):
     stem.parent.mkdir(parents=True, exist_ok=True)
-    names = META + ("data",)                         # data last: it marks a complete entry
-    tmps = {k: Path(f"{stem}.{k}.npy.{os.getpid()}.tmp") for k in names}
-    try:
-        data = np.lib.format.open_memmap(tmps["data"], mode="w+", dtype=np.float32,
-                                         shape=(n,) + CLIP_SHAPE)
+    # the data file is renamed into place last: it marks a complete entry
+    with atomic_open_memmap(f"{stem}.data.npy", np.float32, (n,) + CLIP_SHAPE) as data:
         meta = generate(int(cfg.synthetic_seed), cfg.split, train, n, data, cfg.center)
-        data.flush()
-        del data
         for name in META:
-            with open(tmps[name], "wb") as f:
+            with atomic_write(f"{stem}.{name}.npy") as f:
                 np.save(f, meta[name])
-        for name in names:
-            _replace_atomic(tmps[name], Path(f"{stem}.{name}.npy"))
-    finally:
-        for tmp in tmps.values():
-            tmp.unlink(missing_ok=True)
     # entries of older generator versions for the same split, size and seed are stale
     prefix = stem.name.rsplit("_", 1)[0]
     for old in stem.parent.glob(f"{prefix}_*.npy"):
