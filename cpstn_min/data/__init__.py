@@ -3,7 +3,8 @@
 synthetic        generated NTU-25-joint actions (embedded default, cpstn_min.data.synthetic)
 ntu60 / ntu120   prepared NTU RGB+D arrays or the layouts users already have (cpstn_min.data.ntu)
 """
-from .base import DataError, SkeletonArrayDataset
+from ..errors import DataError
+from .base import SkeletonArrayDataset
 
 DATASETS = ("synthetic", "ntu60", "ntu120")
 

@@ -22,7 +22,8 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from ..atomic import atomic_write
-from .base import DataError, SkeletonArrayDataset
+from ..errors import DataError
+from .base import SkeletonArrayDataset
 from .common import MAX_BODIES as M, NUM_JOINTS as V, valid_frames_of
 
 

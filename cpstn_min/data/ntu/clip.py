@@ -9,7 +9,7 @@ false detection barely does). Absent bodies are zeros. Centring: common.centre_c
 """
 import numpy as np
 
-from ..base import DataError
+from ...errors import DataError
 from ..common import MAX_BODIES
 
 

@@ -8,7 +8,7 @@ never read whole; items are (clip (3,T,25,M), valid_frames, label, index).
 import glob
 import os
 
-from ..base import DataError
+from ...errors import DataError
 from ..common import cache_dir
 from .layouts import MANIFEST, CTRGCN_FILES, ctrgcn_file, load_ctrgcn, load_prepared, load_stgcn, stgcn_files
 from .splits import DATASETS

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from ..base import DataError
+from ...errors import DataError
 from ..mapped import MappedSkeletonDataset, cache_file, npy_array, npz_member_array
 from ..safe_pickle import safe_load
 

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ...atomic import atomic_write
-from ..base import DataError
+from ...errors import DataError, run_cli
 from ..common import MAX_BODIES, NUM_JOINTS, SPINE_JOINT, centre_clip
 from ..mapped import atomic_open_memmap
 from .layouts import MANIFEST, PREPARED_FORMAT
@@ -77,14 +77,15 @@ def parse_all(paths, store, workers, strict):
     pool = multiprocessing.Pool(workers) if workers > 1 and len(paths) > 1 else None
     results = pool.imap(parse_file, paths, chunksize=8) if pool else map(parse_file, paths)
     try:
-        for result in tqdm(results, total=len(paths), unit="file", desc="parsing", disable=not paths):
-            buffer.append(result)
-            if strict and result[3]:
-                raise DataError(f"{result[3]}\n(--strict: stopped at the first bad file; without --strict bad "
-                                f"files are listed and skipped)")
-            if len(buffer) == SHARD_FILES:
-                store.write(buffer)
-                buffer = []
+        with tqdm(results, total=len(paths), unit="file", desc="parsing", disable=not paths) as bar:
+            for result in bar:             # the bar closes on any error, so the error gets a line of its own
+                buffer.append(result)
+                if strict and result[3]:
+                    raise DataError(f"{result[3]}\n(--strict: stopped at the first bad file; without --strict bad "
+                                    f"files are listed and skipped)")
+                if len(buffer) == SHARD_FILES:
+                    store.write(buffer)
+                    buffer = []
     finally:
         store.write(buffer)                 # keep what was parsed, also on error or Ctrl-C
         if pool:
@@ -126,13 +127,14 @@ def assemble(store, out, dataset, centre, max_frames):
                                        bodies=bodies[order][rows])
                 splits[split][part] = dict(count=int(len(rows)), data=data_rel, meta=meta_rel,
                                            per_class=np.bincount(labels[rows], minlength=info["num_classes"]).tolist())
-        for name, clip in tqdm(store.clips(), total=len(order), unit="clip", desc="writing arrays"):
-            clip = clip[:max_frames].transpose(3, 0, 2, 1)                      # (L,2,25,3) -> (3,L,25,2)
-            if centre:
-                clip = centre_clip(clip)
-            for arr, row_of in arrays.values():
-                if name in row_of:
-                    arr[row_of[name], :, :clip.shape[1]] = clip
+        with tqdm(store.clips(), total=len(order), unit="clip", desc="writing arrays") as bar:
+            for name, clip in bar:
+                clip = clip[:max_frames].transpose(3, 0, 2, 1)                  # (L,2,25,3) -> (3,L,25,2)
+                if centre:
+                    clip = centre_clip(clip)
+                for arr, row_of in arrays.values():
+                    if name in row_of:
+                        arr[row_of[name], :, :clip.shape[1]] = clip
     for meta_rel, meta in metas.items():
         with atomic_write(os.path.join(out, meta_rel)) as f:
             np.savez(f, **meta)
@@ -213,15 +215,8 @@ def main(argv=None) -> int:
                    help="keep camera coordinates (default: centre on the spine joint of frame 0)")
     p.add_argument("--max-frames", type=int, default=300, help="frames per clip array (default 300)")
     args = p.parse_args(argv)
-    try:
-        prepare(args.dataset, args.raw_dir, args.out, args.workers, args.strict, args.centre, args.max_frames)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; run the same command again to resume", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(lambda: prepare(args.dataset, args.raw_dir, args.out, args.workers, args.strict, args.centre,
+                                   args.max_frames), interrupted_hint="run the same command again to resume")
 
 
 if __name__ == "__main__":

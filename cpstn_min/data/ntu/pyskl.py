@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ...atomic import atomic_write
-from ..base import DataError
+from ...errors import DataError
 from ..common import MAX_BODIES as M, NUM_JOINTS as V
 from ..mapped import MappedSkeletonDataset, atomic_open_memmap, npy_array
 from ..safe_pickle import safe_load

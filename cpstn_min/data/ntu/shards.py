@@ -18,7 +18,7 @@ import shutil
 import numpy as np
 
 from ...atomic import atomic_write
-from ..base import DataError
+from ...errors import DataError
 from ..common import MAX_BODIES, NUM_JOINTS
 from .clip import clip_from_skeleton
 from .skeleton_text import parse_skeleton, sample_name

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..base import DataError
+from ...errors import DataError
 from ..common import NUM_JOINTS as JOINTS
 JOINT_FIELDS = 12
 BODY_FIELDS = 10

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ...atomic import atomic_write
+from ...errors import DataError
 from .. import common
-from ..base import DataError, SkeletonArrayDataset
+from ..base import SkeletonArrayDataset
 from ..mapped import atomic_open_memmap
 from .generator import CLIP_SHAPE, MAX_FRAMES, NUM_CLASSES, generate
 from .splits import SPLITS
