@@ -1,10 +1,10 @@
 """`synthetic_dataset(cfg, train)`: the synthetic split as a SkeletonArrayDataset, cached on disk.
 
-Arrays are cached as .npy in <root>/synthetic, root = cfg.cache_dir, $CPSTN_CACHE or
-~/.cache/cpstn, named by every generation parameter (including a hash of the
-generator's source; older versions' files are removed), written atomically and
-opened memory-mapped: data (N,3,300,25,2) float32 plus the per-clip arrays of
-generator.generate (labels, valid_frames, performers, camera_yaw).
+Arrays are cached as .npy in <root>/synthetic, root = common.cache_dir(cfg) (cfg.cache_dir,
+$CPSTN_CACHE or ~/.cache/cpstn), named by every generation parameter (including a hash of
+the source of this package and common.py; older versions' files are removed), written
+atomically and opened memory-mapped: data (N,3,300,25,2) float32 plus the per-clip arrays
+of generator.generate (labels, valid_frames, performers, camera_yaw).
 """
 import hashlib
 import json

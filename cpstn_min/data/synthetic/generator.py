@@ -7,7 +7,7 @@ joint of frame 0 at the origin); zero after each clip's valid length, in short
 dropouts, and for the second body of single-person actions. It returns the per-clip
 arrays labels (n,) in [0, 26) (motions.CLASS_NAMES), valid_frames (n,) in 40..300
 (30 fps), performers (n,2) and camera_yaw (n,). Splits: splits.py. Each class draws
-from its own seeded generator, so clips of a class do not depend on the other classes.
+from its own generator, seeded by (seed, split, part, class).
 """
 import numpy as np
 
