@@ -10,9 +10,10 @@ import pytest
 import torch
 
 import train
-from cpstn_min.checkpoint import encoder_from_checkpoint, load
+from cpstn_min.checkpoint import load
 from cpstn_min.config import Config
-from cpstn_min.train_args import SYNTHETIC_DEMO, config_from_args
+from cpstn_min.pretrained import load_pretrained_encoder
+from cpstn_min.training.args import SYNTHETIC_DEMO, config_from_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS_PER_EPOCH, EPOCHS = 8, 2          # 32 clips / batch 4
@@ -91,7 +92,7 @@ def test_cli_run_writes_checkpoint_log_and_config(finished_run):
     ckpt = load(str(finished_run / "checkpoint.pt"))
     assert (ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"]) == (EPOCHS, 0, EPOCHS * STEPS_PER_EPOCH)
     assert int(ckpt["model"]["moco.queue_ptr"]) == (EPOCHS * STEPS_PER_EPOCH * 4) % 32
-    encoder, saved_cfg = encoder_from_checkpoint(str(finished_run / "checkpoint.pt"))
+    encoder, saved_cfg = load_pretrained_encoder(str(finished_run / "checkpoint.pt"))
     assert saved_cfg == cfg
     assert encoder(torch.zeros(2, 3, 8, 25, 2)).shape == (2, 8)
 
