@@ -11,7 +11,8 @@ shows medians and ratios from the same run. GB/s counts the least traffic a
 view needs: its output written once and two source frames read per output frame.
 With a GPU and the CUDA build, (b) and (c) also run on it (clips already there).
 
-usage: python benchmarks/bench_augment.py [--batch 64] [--frames 300] [--T-out 50] [--repeats 15] [--threads 1]
+usage: python benchmarks/bench_augment.py [--batch-size 64] [--clip-frames 300] [--frames 50]
+                                          [--repeats 15] [--threads 1]
 """
 import argparse
 import contextlib
@@ -48,9 +49,9 @@ def has_kernel(dispatch_key):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--frames", type=int, default=300)
-    ap.add_argument("--T-out", type=int, default=50)
+    ap.add_argument("--batch-size", type=int, default=64, help="clips per batch")
+    ap.add_argument("--clip-frames", type=int, default=300, help="frames of the raw input clips")
+    ap.add_argument("--frames", type=int, default=50, help="T_out of every view")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch intra-op threads; 1 (default) compares one core with the one-core feeder, "
@@ -59,12 +60,12 @@ def main():
     if args.threads > 0:
         torch.set_num_threads(args.threads)
 
-    N, T, V, M = args.batch, args.frames, 25, 2
+    N, T, V, M = args.batch_size, args.clip_frames, 25, 2
     g = torch.Generator().manual_seed(0)
     L = torch.randint(min(30, T), T + 1, (N,), generator=g)
     x = torch.randn(N, 3, T, V, M, generator=g) * (torch.arange(T).view(1, 1, T, 1, 1) < L.view(N, 1, 1, 1, 1))
-    cfg = AugmentConfig(T_out=args.T_out)
-    feeder = AimCLRStyleFeeder(x.numpy(), L.numpy(), T_out=args.T_out)
+    cfg = AugmentConfig(T_out=args.frames)
+    feeder = AimCLRStyleFeeder(x.numpy(), L.numpy(), T_out=args.frames)
 
     def views_on(xd, backend):
         def run():
@@ -89,9 +90,9 @@ def main():
         med.update(interleaved_medians(gpu, args.repeats, cuda, warmup=3))
 
     # bytes a view must move at least: write the output, read two source frames per output frame
-    view_bytes = N * 3 * args.T_out * V * M * x.element_size() * 3
+    view_bytes = N * 3 * args.frames * V * M * x.element_size() * 3
     print(f"{N} clips (3,{T},{V},{M}), valid frames {min(30, T)}..{T} -> key, query, pretext views at "
-          f"T_out {args.T_out}; median of {args.repeats} interleaved rounds")
+          f"T_out {args.frames}; median of {args.repeats} interleaved rounds")
     print(machine_summary(cpu))
     if torch.cuda.is_available():
         print(machine_summary(torch.device("cuda")))

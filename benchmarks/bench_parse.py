@@ -23,8 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from cpstn_min.data.prepare import NTU60_FILES, prepare  # noqa: E402
-from cpstn_min.data.skeleton_file import parse_skeleton  # noqa: E402
+from cpstn_min.data.ntu.prepare import NTU60_FILES, prepare  # noqa: E402
+from cpstn_min.data.ntu.skeleton_text import parse_skeleton  # noqa: E402
 from ntu_fixtures import make_sample, sample_name, skeleton_text  # noqa: E402
 
 

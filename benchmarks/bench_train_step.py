@@ -3,7 +3,7 @@
     python benchmarks/bench_train_step.py                    # batch 64, default encoder, 50 frames
     python benchmarks/bench_train_step.py --device cuda --batch-size 128
 
-A step is train.train_step: views from the raw clips (augment.make_views), query and
+A step is training.train_step: views from the raw clips (augment.make_views), query and
 pretext views through the query encoder, key view through the key encoder, InfoNCE +
 pretext losses, backward, SGD, EMA update and enqueue. The two backends alternate
 within one process (ops reads CPSTN_BACKEND on every call) on two identical models and
@@ -22,8 +22,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import train  # noqa: E402
-from cpstn_min import distributed, ops  # noqa: E402
+from cpstn_min import distributed, ops, training  # noqa: E402
 from cpstn_min.config import Config  # noqa: E402
 from cpstn_min.model import CPSTN  # noqa: E402
 from cpstn_min.pretext import pretext_classes  # noqa: E402
@@ -31,17 +30,17 @@ from cpstn_min.pretext import pretext_classes  # noqa: E402
 BACKENDS = ("extension", "reference")
 
 
-def make_run(cfg: Config, core: CPSTN, device: torch.device) -> train.Run:
+def make_run(cfg: Config, core: CPSTN, device: torch.device) -> training.Run:
     """The parts of a training run that train_step touches (no data loader or scheduler)."""
     tc = cfg.train
     opt = torch.optim.SGD([p for p in core.parameters() if p.requires_grad], lr=tc.lr,
                           momentum=tc.momentum, weight_decay=tc.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=tc.amp and device.type == "cuda")
-    return train.Run(cfg, distributed.DistInfo(), device, None, None, core, core, opt, None, scaler,
+    return training.Run(cfg, distributed.DistInfo(), device, None, None, core, core, opt, None, scaler,
                      torch.Generator())
 
 
-def timed_step(run: train.Run, clips, valid_frames, backend: str) -> float:
+def timed_step(run: training.Run, clips, valid_frames, backend: str) -> float:
     if backend == "reference":
         os.environ["CPSTN_BACKEND"] = "reference"
     else:
@@ -49,7 +48,7 @@ def timed_step(run: train.Run, clips, valid_frames, backend: str) -> float:
     if run.device.type == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
-    out = train.train_step(run, clips, valid_frames)
+    out = training.train_step(run, clips, valid_frames)
     out["loss"].item()  # waits for the device
     return time.perf_counter() - t
 

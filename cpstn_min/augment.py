@@ -22,19 +22,10 @@ import torch
 
 from . import ops
 from .config import AugmentConfig
+from .data.common import valid_frames_of  # noqa: F401  (one implementation for numpy and torch)
 from .pretext_views import pretext_view
 
 _UNIFORMS_PER_VIEW = 11  # crop ratio, crop offset, 6 shear entries, 3 angles
-
-
-def valid_frames_of(x: torch.Tensor) -> torch.Tensor:
-    """(N,3,T,V,M) -> (N,) int64: one past the last frame holding any non-zero value (0 if none)."""
-    N, _, T = x.shape[:3]
-    if T == 0:
-        return torch.zeros(N, dtype=torch.int64, device=x.device)
-    nonzero = (x != 0).flatten(3).any(dim=3).any(dim=1)                 # (N,T)
-    frame_no = torch.arange(1, T + 1, device=x.device)
-    return (nonzero * frame_no).amax(dim=1)
 
 
 def crop_to_steps(L: np.ndarray, ratio: np.ndarray, offset: np.ndarray,

@@ -1,12 +1,15 @@
-"""Every default in one place: dataclasses for data, augmentation, model and training.
+"""Every default in one place: dataclasses for data, augmentation, model, training and evaluation.
 
-train.py maps command-line flags onto these; the resolved config is saved with
-every run (config.json) and restored on --resume / by eval.py.
+train.py maps command-line flags onto Config; the resolved config is saved with
+every run (config.json) and restored on --resume / by eval.py. eval.py maps its
+flags onto EvalConfig, the argument of evaluation.evaluate.
 """
 import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
+
+from .atomic import atomic_write
 
 
 @dataclass
@@ -16,7 +19,7 @@ class DataConfig:
     data_format: str = "auto"            # auto | prepared | stgcn | ctrgcn | pyskl
     split: str = "xsub"                  # xsub | xview (ntu60, synthetic) | xset (ntu120)
     num_workers: int = 0
-    cache_dir: Optional[str] = None      # generated (synthetic) or converted (NTU) arrays (default: ~/.cache/cpstn)
+    cache_dir: Optional[str] = None      # generated (synthetic) or converted (NTU) arrays (default: $CPSTN_CACHE, else ~/.cache/cpstn)
     # synthetic dataset only
     center: bool = True                  # spine joint of frame 0 at the origin, as prepare does for NTU
     synthetic_train: int = 1200          # clips in the training split
@@ -111,21 +114,38 @@ class Config:
                    train=build(TrainConfig, d.get("train", {})))
 
     def save(self, path: str) -> None:
-        with open(path, "w") as f:
+        with atomic_write(path, "w") as f:
             json.dump(self.to_dict(), f, indent=2)
+
+
+def decay_at_80pct(epochs: int) -> Tuple[int, ...]:
+    """lr milestones for a run of `epochs`: x0.1 at 80% of it (the probe recipe's 80 of 100)."""
+    return (max(1, round(0.8 * epochs)),)
 
 
 @dataclass
 class EvalConfig:
-    """eval.py defaults: the SkeletonCLR/AimCLR protocols (linear probe lr 3.0, 100 epochs,
-    x0.1 at 80). Not part of Config: evaluation reads the pretraining Config from the checkpoint."""
+    """evaluation.evaluate's settings (eval.py's flags): what to evaluate, on which data, where the
+    results go, and the SkeletonCLR/AimCLR protocols (linear probe lr 3.0, 100 epochs, x0.1 at 80).
+    Not part of Config: evaluation reads the pretraining Config from the checkpoint."""
     protocol: str = "linear"             # linear | knn | semi | finetune
+    checkpoint: Optional[str] = None     # RUN/checkpoint.pt written by train.py
+    random_init: bool = False            # a random encoder of the checkpoint's (or the default) model config
+    # data: None keeps what the checkpoint was pretrained on (a new dataset drops its data_root)
+    dataset: Optional[str] = None
+    data_root: Optional[str] = None
+    data_format: Optional[str] = None
+    split: Optional[str] = None
+    out_dir: Optional[str] = None        # default: the checkpoint's folder (/random_init with random_init)
     label_fraction: float = 0.1          # semi: fraction of training labels kept (0.01 or 0.1)
+    label_subset: Optional[str] = None   # semi: a saved label-subset JSON instead of drawing one
     subset_seed: int = 0                 # semi: which labels are kept (saved to JSON)
     seed: int = 0                        # classifier init, batch order, random-init encoder
     device: str = "cpu"
     batch_size: int = 256                # feature extraction and evaluation batches
     cache_features: bool = True          # linear / knn: extract frozen features once, reuse
+    resume: bool = False                 # semi / finetune: continue from the per-epoch state
+    progress: bool = True                # progress bars
     # linear probe on frozen pooled features
     linear_epochs: int = 100
     linear_lr: float = 3.0
@@ -144,3 +164,9 @@ class EvalConfig:
     finetune_milestones: Tuple[int, ...] = (80,)
     finetune_batch_size: int = 64
     finetune_eval_every: int = 10        # test accuracy every n epochs (and after the last)
+
+    def with_epochs(self, epochs: int) -> "EvalConfig":
+        """A copy whose linear probe, semi and finetune all train `epochs` epochs, lr x0.1 at 80%."""
+        return dataclasses.replace(self, linear_epochs=epochs, finetune_epochs=epochs,
+                                   linear_milestones=decay_at_80pct(epochs),
+                                   finetune_milestones=decay_at_80pct(epochs))

@@ -3,6 +3,7 @@
 Input (N,C,T,V,M) skeleton clips, output (N,feature_dim) features: blocks run on
 (N*M,C,T,V), global average pooling over T and V, then the mean over bodies M.
 The spatial unit of every block is `ops.graph_conv` (fused kernel when built).
+`build_encoder(model_cfg)` makes the encoder a config.ModelConfig describes.
 """
 import math
 
@@ -99,3 +100,10 @@ class STGCNEncoder(nn.Module):
         N, M = x.shape[0], x.shape[-1]
         f = self.forward_map(x, upto)
         return f.mean(dim=(2, 3)).view(N, M, -1).mean(dim=1)
+
+
+def build_encoder(model_cfg) -> STGCNEncoder:
+    """The encoder of a config.ModelConfig (freshly initialised)."""
+    return STGCNEncoder(in_channels=model_cfg.in_channels, hidden_channels=model_cfg.hidden_channels,
+                        feature_dim=model_cfg.feature_dim, layout=model_cfg.layout,
+                        strategy=model_cfg.strategy)

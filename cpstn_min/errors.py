@@ -2,7 +2,8 @@
 
 Every entry point (train.py, eval.py, the prepare and export tools, experiments)
 runs through `run_cli`, which prints a CpstnError as one line `error: ...` on
-stderr and returns its exit code, so no user mistake ends in a traceback.
+stderr (a DataError may go on to list the data layouts it reads) and returns its
+exit code, so no user mistake ends in a traceback.
 """
 import sys
 from typing import Callable
@@ -11,6 +12,7 @@ from typing import Callable
 class CpstnError(Exception):
     """Base of every error a user can cause: bad flags, data, checkpoints. Exit code 2."""
     exit_code = 2
+    keep_lines = False   # run_cli prints the message on one line unless a class keeps its lines
 
 
 class UsageError(CpstnError):
@@ -18,7 +20,9 @@ class UsageError(CpstnError):
 
 
 class DataError(CpstnError):
-    """Bad or missing data: the message names the file and what is wrong."""
+    """Bad or missing data: the message names the file and what is wrong (on its first line;
+    the next lines may list the data layouts that are read, one per line)."""
+    keep_lines = True
 
 
 class CheckpointError(CpstnError):
@@ -44,7 +48,7 @@ def run_cli(main: Callable[[], object], interrupted_hint: str = "") -> int:
     try:
         main()
     except CpstnError as e:
-        print(f"error: {one_line(e)}", file=sys.stderr)
+        print(f"error: {e if e.keep_lines else one_line(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted" + (f"; {interrupted_hint}" if interrupted_hint else ""), file=sys.stderr)

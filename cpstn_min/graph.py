@@ -20,6 +20,26 @@ LAYOUTS = {
 }
 STRATEGIES = ("uniform", "distance", "spatial")
 
+# Body parts (name, 0-based joints, anchor joint) of each layout: the parts the "freeze" pretext
+# task can hold still, each then moving rigidly with its anchor (where the limb meets the trunk).
+BODY_PARTS = {
+    "ntu-rgb+d": (("left arm", (4, 5, 6, 7, 21, 22), 20), ("right arm", (8, 9, 10, 11, 23, 24), 20),
+                  ("left leg", (12, 13, 14, 15), 0), ("right leg", (16, 17, 18, 19), 0),
+                  ("head", (2, 3), 20)),
+    "openpose": (("left arm", (5, 6, 7), 1), ("right arm", (2, 3, 4), 1),
+                 ("left leg", (12, 13), 11), ("right leg", (9, 10), 8),
+                 ("head", (0, 14, 15, 16, 17), 1)),
+}
+
+
+def body_parts(num_joints: int):
+    """BODY_PARTS of the layout with `num_joints` joints (every layout has its own count)."""
+    for name, (v, _, _) in LAYOUTS.items():
+        if v == num_joints and name in BODY_PARTS:
+            return BODY_PARTS[name]
+    raise ValueError(f"no body parts are known for a skeleton of {num_joints} joints "
+                     f"(known: {sorted(LAYOUTS[n][0] for n in BODY_PARTS)})")
+
 
 def hop_distance(num_nodes: int, edges, max_hop: int) -> np.ndarray:
     """Shortest-path hop count between joints, inf beyond max_hop."""

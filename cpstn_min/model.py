@@ -23,8 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import build_encoder
 from .config import AugmentConfig
+from .encoder import build_encoder
 from .moco import MoCo
 from .pretext import PretextHeads, pretext_classes
 

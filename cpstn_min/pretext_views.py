@@ -37,18 +37,10 @@ import torch
 import torch.nn.functional as F
 
 from .config import AugmentConfig
+from .graph import body_parts
 
 UNIFORMS = 10
-# NTU-25 joints (0-based) of each body part that "freeze" can hold still, and the joint it
-# then moves with: arms hang off the spine-shoulder joint, legs off the spine base, the
-# head off the spine-shoulder joint.
-FREEZE_PARTS = (
-    ("left arm", (4, 5, 6, 7, 21, 22), 20),
-    ("right arm", (8, 9, 10, 11, 23, 24), 20),
-    ("left leg", (12, 13, 14, 15), 0),
-    ("right leg", (16, 17, 18, 19), 0),
-    ("head", (2, 3), 20),
-)
+FREEZE_CLASSES = 6           # none + the 5 parts of graph.BODY_PARTS (arms, legs, head)
 SMOOTH_FRAMES = 5            # moving-average window that separates motion from jitter
 
 
@@ -58,7 +50,7 @@ def spatial_classes(cfg: AugmentConfig) -> int:
         return 0
     if cfg.pretext_spatial == "rotation":
         return len(cfg.pretext_rotations_deg)
-    return 1 + len(FREEZE_PARTS)
+    return FREEZE_CLASSES
 
 
 def pace_classes(cfg: AugmentConfig) -> int:
@@ -97,8 +89,9 @@ def crop_positions(L: np.ndarray, ratio: np.ndarray, offset: np.ndarray, T_p: in
 
 def _freeze_anchors(part: np.ndarray, V: int) -> np.ndarray:
     """(N,) part classes (0 = none) -> (N,V) joint each slot follows (itself unless frozen)."""
-    table = np.tile(np.arange(V), (1 + len(FREEZE_PARTS), 1))
-    for k, (_, joints, anchor) in enumerate(FREEZE_PARTS, start=1):
+    parts = body_parts(V)
+    table = np.tile(np.arange(V), (1 + len(parts), 1))
+    for k, (_, joints, anchor) in enumerate(parts, start=1):
         table[k, list(joints)] = anchor
     return table[part]
 

@@ -92,7 +92,7 @@ def test_rotation_classes():
 def test_pace_one_with_step_one_returns_the_clip():
     x, _ = clips(N=3, T=17)
     torch.testing.assert_close(_play(x, np.eye(3)), x, rtol=0, atol=0)
-    cfg = AugmentConfig(T_out=17, pretext_paces=(1.0,), pretext_rotations_deg=(0.0,))
+    cfg = AugmentConfig(T_out=17, pretext_strides=(1,), pretext_spatial="none")
     full = torch.full((3,), 17)
     views = augment.make_views(x, full, gen(), cfg, contrastive=False)
     torch.testing.assert_close(views["pretext"], x, rtol=0, atol=1e-6)
@@ -102,12 +102,12 @@ def test_pace_one_with_step_one_returns_the_clip():
 def test_pretext_view_is_what_its_labels_say():
     T = 15
     x, _ = clips(N=16, T=T, min_len=T)
-    cfg = AugmentConfig(T_out=T, pretext_paces=(1.0,), pretext_reverse=True)
+    cfg = AugmentConfig(T_out=T, pretext_strides=(1,), pretext_spatial="rotation", pretext_reverse=True)
     views = augment.make_views(x, torch.full((16,), T), gen(3), cfg, contrastive=False)
-    assert set(views) == {"pretext", "rot_label", "pace_label", "dir_label"}
-    assert len(set(views["rot_label"].tolist())) > 1 and len(set(views["dir_label"].tolist())) == 2
+    assert set(views) == {"pretext", "spatial_label", "pace_label", "dir_label"}
+    assert len(set(views["spatial_label"].tolist())) > 1 and len(set(views["dir_label"].tolist())) == 2
     for n in range(16):
-        deg = cfg.pretext_rotations_deg[views["rot_label"][n]]
+        deg = cfg.pretext_rotations_deg[views["spatial_label"][n]]
         R = torch.as_tensor(augment.axis_rotation(np.array([deg]), 2)[0], dtype=x.dtype)
         expected = torch.einsum("ij,jtvm->itvm", R, x[n])
         if views["dir_label"][n] == 1:
@@ -115,21 +115,23 @@ def test_pretext_view_is_what_its_labels_say():
         torch.testing.assert_close(views["pretext"][n], expected, rtol=1e-5, atol=1e-5)
 
 
-def test_pace_class_sets_the_fraction_of_the_clip_covered():
-    cfg = AugmentConfig()
-    L = np.full(400, 200.0)
-    start, step, _, labels = augment.sample_params(L, gen(), cfg, ("pretext",))
-    covered = (step[0] * (cfg.T_out - 1) + 1) / L
-    np.testing.assert_allclose(covered, np.asarray(cfg.pretext_paces)[labels["pace_label"]])
-    assert set(labels["pace_label"].tolist()) == set(range(len(cfg.pretext_paces)))
-    assert set(labels["rot_label"].tolist()) == set(range(len(cfg.pretext_rotations_deg)))
+def test_crop_pace_class_sets_the_fraction_of_the_clip_covered():
+    """The first pace design, kept behind augment.pretext_pace = "crop"."""
+    T, L = 21, 201
+    x = torch.arange(L, dtype=torch.float64).view(1, 1, L, 1, 1).expand(400, 3, L, 1, 1).contiguous()
+    cfg = AugmentConfig(T_out=T, pretext_pace="crop", pretext_spatial="none")
+    views = augment.make_views(x, torch.full((400,), L), gen(), cfg, contrastive=False)
+    frames = views["pretext"][:, 0, :, 0, 0]
+    covered = (frames[:, -1] - frames[:, 0] + 1) / L
+    np.testing.assert_allclose(covered.numpy(), np.asarray(cfg.pretext_paces)[views["pace_label"].numpy()],
+                               atol=1.0 / L)
+    assert set(views["pace_label"].tolist()) == set(range(len(cfg.pretext_paces)))
 
 
 def test_contrastive_crops_and_matrices_follow_the_config():
     cfg = AugmentConfig()
     L = np.full(300, 250.0)
-    start, step, R, labels = augment.sample_params(L, gen(), cfg, ("key", "query"))
-    assert labels == {}
+    start, step, R = augment.sample_params(L, gen(), cfg, ("key", "query"))
     for k, crop in enumerate((cfg.key_crop, cfg.query_crop)):
         ratio = (step[k] * (cfg.T_out - 1) + 1) / L
         assert ratio.min() >= crop[0] - 1e-12 and ratio.max() <= crop[1] + 1e-12
@@ -138,7 +140,7 @@ def test_contrastive_crops_and_matrices_follow_the_config():
     np.testing.assert_allclose(np.diagonal(R[0], axis1=1, axis2=2), 1.0)
     assert np.abs(R[0]).max() <= 1.0 and np.abs(R[0] - np.eye(3)).max() > 0.45
     # query without shear: a rotation Rx Ry Rz with |angle| <= 30 deg, so |R[0,2]| = |sin(b)| <= 0.5
-    _, _, Rq, _ = augment.sample_params(L, gen(), dataclasses.replace(cfg, query_shear=0.0), ("query",))
+    _, _, Rq = augment.sample_params(L, gen(), dataclasses.replace(cfg, query_shear=0.0), ("query",))
     np.testing.assert_allclose(Rq[0] @ Rq[0].transpose(0, 2, 1), np.broadcast_to(np.eye(3), Rq[0].shape),
                                atol=1e-12)
     assert np.abs(Rq[0][:, 0, 2]).max() <= 0.5 + 1e-12 and np.abs(Rq[0][:, 0, 2]).max() > 0.45
@@ -151,7 +153,7 @@ def test_same_seed_same_views_different_seed_different_views():
     torch.manual_seed(123)  # the global RNG plays no part
     b = augment.make_views(x, L, gen(7), cfg)
     c = augment.make_views(x, L, gen(8), cfg)
-    assert a.keys() == b.keys() == {"key", "query", "pretext", "rot_label", "pace_label", "dir_label"}
+    assert a.keys() == b.keys() == {"key", "query", "pretext", "spatial_label", "pace_label", "dir_label"}
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert not torch.equal(a["query"], c["query"]) and not torch.equal(a["key"], c["key"])
@@ -163,10 +165,12 @@ def test_views_shapes_dtypes_and_labels():
     views = augment.make_views(x.double(), L, gen(), cfg)
     for k in ("key", "query", "pretext"):
         assert views[k].shape == (5, 3, 12, 18, 1) and views[k].dtype == torch.float64
-    assert views["rot_label"].dtype == torch.int64 and views["rot_label"].max() < 4
+    assert views["spatial_label"].dtype == torch.int64 and views["spatial_label"].max() < 6
     assert "dir_label" not in views
     assert set(augment.make_views(x, L, gen(), cfg, pretext=False)) == {"key", "query"}
-    assert set(augment.make_views(x, L, gen(), cfg, contrastive=False)) == {"pretext", "rot_label", "pace_label"}
+    assert set(augment.make_views(x, L, gen(), cfg, contrastive=False)) == {"pretext", "spatial_label", "pace_label"}
+    no_spatial = dataclasses.replace(cfg, pretext_spatial="none")
+    assert set(augment.make_views(x, L, gen(), no_spatial, contrastive=False)) == {"pretext", "pace_label"}
 
 
 def test_padding_is_never_read_and_empty_bodies_stay_zero():
@@ -191,6 +195,9 @@ def test_resize_to_one_frame_is_the_middle_frame():
 
 @pytest.mark.parametrize("field,value", [("key_crop", (0.0, 1.0)), ("query_crop", (0.9, 0.5)),
                                          ("pretext_paces", (0.5, 1.5)), ("pretext_rotations_deg", ()),
+                                         ("pretext_strides", (0, 2)), ("pretext_strides", ()),
+                                         ("pretext_pace", "speed"), ("pretext_spatial", "jigsaw"),
+                                         ("pretext_frames", -1),
                                          ("query_shear", -0.1), ("T_out", 0)])
 def test_bad_config_names_the_field(field, value):
     x, L = clips(N=2)

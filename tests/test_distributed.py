@@ -8,6 +8,7 @@ import torch
 import torch.multiprocessing as mp
 
 import train
+from cpstn_min import distributed
 from cpstn_min.config import Config
 
 WORLD = 2
@@ -32,7 +33,7 @@ def worker(rank: int, port: int, cfg_dict: dict, result_dir: str):
                     "query": [p.detach() for p in run.core.encoder_q.parameters()],
                     "step": run.step}, os.path.join(result_dir, f"rank{rank}.pt"))
     finally:
-        train.distributed.shutdown()
+        distributed.shutdown()
 
 
 def test_two_gloo_processes_keep_identical_queues(tmp_path):

@@ -10,14 +10,16 @@ import pytest
 import torch
 
 import eval as eval_cli
-from cpstn_min.checkpoint import build_encoder, save_atomic
+from cpstn_min import checkpoint
 from cpstn_min.config import Config, DataConfig
+from cpstn_min.encoder import build_encoder
 from cpstn_min.evaluation import EvalError
-from cpstn_min.evaluation.encoders import load_pretrained_encoder, random_encoder
+from cpstn_min.evaluation.encoders import random_encoder
 from cpstn_min.evaluation.knn import knn_scores, knn_scores_for
 from cpstn_min.evaluation.linear import accuracy, probe_failed, train_linear_probe
 from cpstn_min.evaluation.report import summarize
 from cpstn_min.evaluation.semi import balanced_subset, load_or_make_subset, load_subset
+from cpstn_min.pretrained import load_pretrained_encoder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -169,7 +171,7 @@ def write_checkpoint(path, weights_cfg, claimed_cfg):
     """A checkpoint whose weights come from weights_cfg but whose saved config says claimed_cfg."""
     encoder = build_encoder(weights_cfg.model)
     model = {f"encoder_q.{k}": v for k, v in encoder.state_dict().items()}
-    save_atomic({"config": claimed_cfg.to_dict(), "model": model}, str(path))
+    checkpoint.save({"config": claimed_cfg.to_dict(), "model": model}, str(path))
 
 
 def test_checkpoint_of_other_model_configuration_is_one_clear_error(tmp_path, capsys):
@@ -292,65 +294,3 @@ def test_protocols_run_on_a_prepared_ntu_layout(tiny_checkpoint, tmp_path, capsy
     rc = eval_cli.main(["--checkpoint", tiny_checkpoint, "--dataset", "ntu60",
                         "--data-root", str(tmp_path / "missing"), "--quiet"])
     assert rc == 2 and "error:" in capsys.readouterr().err
-
-
-def test_ablation_table_goes_between_the_readme_markers(tmp_path):
-    from benchmarks import ablation
-    args = ablation.build_parser().parse_args(["--splits", "xsub", "--seeds", "1", "2"])
-    runs = [{"split": "xsub", "seed": s, "variant": v, "linear": acc + s, "linear_std": acc,
-             "knn": acc - s, "num_classes": 20}
-            for s in (1, 2) for v, acc in (("random", 10.0), ("skeletonclr", 40.0),
-                                           ("pretext", 30.0), ("cpstn", 50.0))]
-    table = ablation.markdown_table(runs, args, "python eval.py --ablation", 31.0)
-    assert "| method | xsub linear | xsub linear, std. features | xsub kNN |" in table
-    assert "| chance | 5.0 | 5.0 | 5.0 |" in table
-    assert "| CP-STN (contrastive + pretext) | 51.5 ± 0.7 | 50.0 ± 0.0 | 48.5 ± 0.7 |" in table
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\n{ablation.START}\nold table\n{ablation.END}\n\n## next\n")
-    for _ in range(2):                         # a rerun replaces the table, never appends
-        assert ablation.write_readme(str(readme), table)
-    text = readme.read_text()
-    assert text.startswith("# title\n") and text.endswith(f"{ablation.END}\n\n## next\n")
-    assert "old table" not in text and text.count("| chance |") == 1
-    assert not ablation.write_readme(str(tmp_path / "missing.md"), table)
-
-
-def test_ablation_settings_reach_the_pretraining_config():
-    from benchmarks import ablation
-    args = ablation.build_parser().parse_args(
-        ["--lambda-rot", "0.1", "--set", "augment.query_rotate_deg=15", "augment.pretext_paces=[0.5,1.0]",
-         "model.strategy=uniform"])
-    cfg = ablation.pretrain_config(args, "xview", 2, True, True, "/tmp/unused")
-    assert cfg.model.lambda_rot == 0.1 and cfg.model.lambda_pace == 1.0 and cfg.data.split == "xview"
-    assert cfg.augment.query_rotate_deg == 15 and cfg.augment.pretext_paces == (0.5, 1.0)
-    assert cfg.model.strategy == "uniform" and cfg.train.seed == 2
-    for bad in ("augment.no_such_field=1", "nothing=1", "augment.query_rotate_deg"):
-        with pytest.raises(SystemExit, match="--set"):
-            ablation.pretrain_config(ablation.build_parser().parse_args(["--set", bad]),
-                                     "xsub", 1, True, True, "/tmp/unused")
-
-
-def test_ablation_command_in_the_table_leaves_out_where_results_go():
-    from benchmarks import ablation
-    argv = ["--out-dir", "/somewhere", "--epochs", "3", "--results=/x.md", "--readme", "", "--splits", "xsub"]
-    assert ablation.result_flags(argv) == ["--epochs", "3", "--splits", "xsub"]
-
-
-def test_ablation_reuses_saved_runs_only_with_the_same_settings(tmp_path):
-    from benchmarks import ablation
-    args = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--epochs", "4"])
-    run_dir = tmp_path / "xsub" / "seed1" / "skeletonclr"
-    run_dir.mkdir(parents=True)
-    settings = {k: getattr(args, k) for k in ablation.RUN_SETTINGS if k != "set"}   # saved before --set existed
-    saved = {"split": "xsub", "seed": 1, "variant": "skeletonclr", "linear": 12.5, "linear_std": 20.0,
-             "knn": 15.0, "settings": settings}
-    (run_dir / "result.json").write_text(json.dumps(saved))
-    assert ablation.run_one(args, "xsub", 1, "skeletonclr", {})["linear"] == 12.5
-    del saved["linear_std"]                    # made before that column existed: redone, not half-reused
-    (run_dir / "result.json").write_text(json.dumps(saved))
-    with pytest.raises(SystemExit, match="no linear_std result"):
-        ablation.run_one(args, "xsub", 1, "skeletonclr", {})
-    (run_dir / "result.json").write_text(json.dumps({**saved, "linear_std": 20.0}))
-    other = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--epochs", "5"])
-    with pytest.raises(SystemExit, match="--epochs 4 there, 5 now"):
-        ablation.run_one(other, "xsub", 1, "skeletonclr", {})

@@ -10,7 +10,7 @@ from cpstn_min.model import CPSTN
 from cpstn_min.moco import MoCo
 
 N, T, V, M = 4, 8, 25, 2
-CLASSES = {"rot": 4, "pace": 4}
+CLASSES = {"spatial": 6, "pace": 4}
 
 
 # tiny tensors: see conftest.one_thread
@@ -25,7 +25,7 @@ def tiny_cfg(**kw) -> ModelConfig:
 def views(seed=0, n=N, reverse=False):
     g = torch.Generator().manual_seed(seed)
     v = {name: torch.randn(n, 3, T, V, M, generator=g) for name in ("query", "key", "pretext")}
-    v["rot_label"] = torch.randint(0, 4, (n,), generator=g)
+    v["spatial_label"] = torch.randint(0, 6, (n,), generator=g)
     v["pace_label"] = torch.randint(0, 4, (n,), generator=g)
     if reverse:
         v["dir_label"] = torch.randint(0, 2, (n,), generator=g)
@@ -80,10 +80,10 @@ def test_one_step_changes_only_what_it_should():
 
 def test_loss_is_weighted_sum_of_terms():
     torch.manual_seed(0)
-    model = CPSTN(tiny_cfg(lambda_rot=0.5, lambda_pace=2.0), queue_size=16, classes=CLASSES)
+    model = CPSTN(tiny_cfg(lambda_spatial=0.5, lambda_pace=2.0), queue_size=16, classes=CLASSES)
     out = model(views())
-    assert set(out) == {"loss", "nce", "rot", "pace", "acc_nce", "acc_rot", "acc_pace"}
-    torch.testing.assert_close(out["loss"], out["nce"] + 0.5 * out["rot"] + 2.0 * out["pace"])
+    assert set(out) == {"loss", "nce", "spatial", "pace", "acc_nce", "acc_spatial", "acc_pace"}
+    torch.testing.assert_close(out["loss"], out["nce"] + 0.5 * out["spatial"] + 2.0 * out["pace"])
     assert all(torch.isfinite(v) for v in out.values())
 
 
@@ -112,7 +112,7 @@ def test_no_pretext_is_the_contrastive_baseline():
     model = CPSTN(tiny_cfg(pretext=False), queue_size=16, classes=CLASSES)
     assert not hasattr(model, "pretext")
     v = views()
-    del v["pretext"], v["rot_label"], v["pace_label"]
+    del v["pretext"], v["spatial_label"], v["pace_label"]
     out = model(v)
     assert set(out) == {"loss", "nce", "acc_nce"}
     torch.testing.assert_close(out["loss"], out["nce"])
@@ -126,8 +126,8 @@ def test_no_contrastive_is_pretext_only():
     v = views(reverse=True)
     del v["query"], v["key"]
     out = model(v)
-    assert set(out) == {"loss", "rot", "pace", "dir", "acc_rot", "acc_pace", "acc_dir"}
-    torch.testing.assert_close(out["loss"], out["rot"] + out["pace"] + out["dir"])
+    assert set(out) == {"loss", "spatial", "pace", "dir", "acc_spatial", "acc_pace", "acc_dir"}
+    torch.testing.assert_close(out["loss"], out["spatial"] + out["pace"] + out["dir"])
     out["loss"].backward()
     assert all(p.grad is not None for p in model.encoder_q.parameters())
 
@@ -145,3 +145,35 @@ def test_query_encoder_lives_under_encoder_q_prefix():
     assert enc.keys() == model.encoder_q.state_dict().keys()
     assert {"moco.queue", "moco.queue_ptr"} <= state.keys()
     assert any(k.startswith("moco.encoder_k.") for k in state)
+
+
+def test_pretext_heads_can_read_an_earlier_block():
+    """pretext_block k: the pretext view runs through blocks 1..k only, so the last blocks
+    learn from the contrastive loss alone."""
+    torch.manual_seed(0)
+    model = CPSTN(tiny_cfg(pretext_block=7), queue_size=16, classes=CLASSES)
+    assert model.pretext.heads["pace"][0].in_features == model.encoder_q.widths[6]
+    v = views()
+    out = model({k: v[k] for k in ("pretext", "spatial_label", "pace_label")} | {"query": v["query"],
+                                                                                   "key": v["key"]})
+    (out["spatial"] + out["pace"]).backward()
+    grads = [p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder_q.blocks[7:].parameters()]
+    assert not any(grads)                      # blocks 8-10 get nothing from the pretext terms
+    assert all(p.grad is not None for p in model.encoder_q.blocks[:7].parameters())
+    with pytest.raises(ValueError, match="pretext_block"):
+        CPSTN(tiny_cfg(pretext_block=11), queue_size=16, classes=CLASSES)
+
+
+def test_uncertainty_weighting_learns_one_log_variance_per_task():
+    torch.manual_seed(0)
+    model = CPSTN(tiny_cfg(loss_weighting="uncertainty", lambda_spatial=0.5), queue_size=16, classes=CLASSES)
+    assert set(model.log_vars) == set(CLASSES)
+    with torch.no_grad():
+        model.log_vars["pace"].fill_(1.0)
+    out = model(views())
+    expected = out["nce"] + 0.5 * out["spatial"] + (torch.exp(torch.tensor(-1.0)) * out["pace"] + 1.0)
+    torch.testing.assert_close(out["loss"], expected)
+    out["loss"].backward()
+    assert model.log_vars["pace"].grad is not None and model.log_vars["spatial"].grad is not None
+    with pytest.raises(ValueError, match="loss_weighting"):
+        CPSTN(tiny_cfg(loss_weighting="learned"), queue_size=16, classes=CLASSES)

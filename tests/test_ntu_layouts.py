@@ -88,6 +88,20 @@ def test_explicit_format_and_valid_frames_cache(arrays, tmp_path):
     assert list(build_dataset(_cfg(root, tmp_path), True).valid_frames) == [7] * 6
 
 
+@pytest.mark.parametrize("layout", ["stgcn", "ctrgcn-compressed", "pyskl"])
+def test_converted_caches_honour_cpstn_cache(layout, arrays, tmp_path, monkeypatch):
+    """Without cache_dir, valid-frame scans, extracted .npz members and converted pickles go
+    to $CPSTN_CACHE, as the synthetic cache does, not to ~/.cache."""
+    root = _write(layout, tmp_path / "data", arrays)
+    monkeypatch.setenv("CPSTN_CACHE", str(tmp_path / "env"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    ds = build_dataset(DataConfig(dataset="ntu60", data_root=str(root)), True)
+    np.testing.assert_array_equal(ds.valid_frames, arrays[2][0])
+    folder = {"stgcn": "valid_frames", "ctrgcn-compressed": "npz", "pyskl": "pyskl"}[layout]
+    assert list((tmp_path / "env" / folder).iterdir())
+    assert not (tmp_path / "home").exists()
+
+
 def test_pyskl_keeps_two_most_active_of_three_bodies(tmp_path):
     rng = np.random.default_rng(0)
     kp = np.zeros((3, 30, 25, 3), np.float32)
@@ -109,7 +123,7 @@ def _raises(cfg, pattern, train=True):
 
 
 def test_missing_root_names_layouts_and_prepare_command(tmp_path):
-    _raises(_cfg(tmp_path / "nope", tmp_path), r"does not exist(.|\n)*python -m cpstn_min.data.prepare --dataset ntu60")
+    _raises(_cfg(tmp_path / "nope", tmp_path), r"does not exist(.|\n)*python -m cpstn_min.data.ntu.prepare --dataset ntu60")
     _raises(DataConfig(dataset="ntu60"), r"needs --data-root(.|\n)*train_data_joint.npy(.|\n)*NTU60_CS.npz")
     (tmp_path / "empty").mkdir()
     _raises(_cfg(tmp_path / "empty", tmp_path), r"no ntu60 data found(.|\n)*ntu60_3danno.pkl")
@@ -190,7 +204,7 @@ def test_pyskl_errors(arrays, tmp_path):
 def test_prepared_layout_errors(tmp_path):
     import json
     from ntu_fixtures import sample_name, write_raw_dataset
-    from cpstn_min.data.prepare import prepare
+    from cpstn_min.data.ntu.prepare import prepare
     write_raw_dataset(tmp_path / "raw", [sample_name(1, 1, 1, 1, 1), sample_name(1, 2, 3, 1, 2)], frames=12)
     prepare("ntu60", str(tmp_path / "raw"), str(tmp_path / "out"), workers=1)
     _raises(_cfg(tmp_path / "out", tmp_path, dataset="ntu120"), r"holds ntu60 data, but --dataset is ntu120")
@@ -295,6 +309,6 @@ def test_prepared_manifest_errors(tmp_path):
     (out / "manifest.json").write_text("{not json")
     _raises(_cfg(out, tmp_path), r"manifest.json: cannot read the manifest")
     (out / "manifest.json").write_text('{"format": "other"}')
-    _raises(_cfg(out, tmp_path), r"not a manifest written by cpstn_min.data.prepare")
+    _raises(_cfg(out, tmp_path), r"not a manifest written by cpstn_min.data.ntu.prepare")
     (out / "manifest.json").write_text('{"format": "cpstn-ntu-prepared", "dataset": "ntu60", "splits": {"xview": {}}}')
     _raises(_cfg(out, tmp_path), r"has splits \['xview'\], not 'xsub'")

@@ -7,9 +7,9 @@ import pytest
 
 from cpstn_min.config import DataConfig
 from cpstn_min.data import build_dataset
-from cpstn_min.data import prepare as prep
+from cpstn_min.data.ntu import prepare as prep
 from cpstn_min.data.base import DataError
-from cpstn_min.data.ntu_splits import XSUB_TRAIN_PERFORMERS
+from cpstn_min.data.ntu.splits import XSUB_TRAIN_PERFORMERS
 from ntu_fixtures import sample_name, write_raw_dataset
 
 MISSING = "S001C002P005R002A008"           # first name of the official missing-skeleton list
@@ -147,7 +147,7 @@ def test_interrupted_run_resumes_without_reparsing(tmp_path, monkeypatch):
     monkeypatch.setattr(prep, "parse_file", lambda p: resumed.append(p) or real(p))
     assert _run("--dataset", "ntu60", "--raw-dir", raw, "--out", out, "--workers", 1) == 0
     assert len(resumed) == len(NAMES60) - 5 and not set(resumed) & set(calls)
-    assert not (out / ".partial").exists() and not list(out.rglob("*.tmp"))
+    assert not (out / ".partial").exists() and not list(out.rglob("*.tmp.*"))
 
     fresh = tmp_path / "fresh"
     monkeypatch.setattr(prep, "parse_file", real)
@@ -161,6 +161,18 @@ def test_interrupted_run_resumes_without_reparsing(tmp_path, monkeypatch):
     monkeypatch.setattr(prep, "parse_file", lambda p: again.append(p) or real(p))
     assert _run("--dataset", "ntu60", "--raw-dir", raw, "--out", out, "--workers", 1) == 0
     assert again == []                                            # finished output: nothing to do
+
+
+def test_interrupted_writing_leaves_no_arrays_or_temporaries(tmp_path, monkeypatch):
+    raw, _ = _raw(tmp_path, NAMES60[:3])
+    out = tmp_path / "out"
+
+    def interrupted(clip):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(prep, "centre_clip", interrupted)
+    assert _run("--dataset", "ntu60", "--raw-dir", raw, "--out", out, "--workers", 1) == 130
+    written = [p.relative_to(out) for p in out.rglob("*") if p.is_file() and ".partial" not in p.parts]
+    assert written == []                       # no manifest, no arrays, no temporaries; the parsed shards stay
 
 
 def test_parallel_workers_give_the_same_arrays(tmp_path):

@@ -6,10 +6,11 @@ import pathlib
 import numpy as np
 import pytest
 
-from cpstn_min.data import skeleton_file
 from cpstn_min.data.base import DataError
-from cpstn_min.data.ntu_clip import centre_clip, clip_from_skeleton
-from cpstn_min.data.skeleton_file import parse_skeleton, parse_skeleton_bytes, sample_name
+from cpstn_min.data.ntu import skeleton_text as parser
+from cpstn_min.data.common import centre_clip
+from cpstn_min.data.ntu.clip import clip_from_skeleton
+from cpstn_min.data.ntu.skeleton_text import parse_skeleton, parse_skeleton_bytes, sample_name
 from ntu_fixtures import body_motion, line_numbers, make_sample, skeleton_text
 
 REAL_FIXTURES = pathlib.Path(os.environ.get("CPSTN_NTU_FIXTURES",
@@ -62,8 +63,8 @@ def test_unusual_spacing_and_number_syntax_take_the_exact_path(monkeypatch):
     fields[0] = f"{float(fields[0]) * 10:.7g}E-1"                 # same value, exponent form
     lines[k - 1] = "  ".join(fields)
     calls = []
-    exact = skeleton_file._xyz_line_by_line
-    monkeypatch.setattr(skeleton_file, "_xyz_line_by_line", lambda *a: calls.append(1) or exact(*a))
+    exact = parser._xyz_line_by_line
+    monkeypatch.setattr(parser, "_xyz_line_by_line", lambda *a: calls.append(1) or exact(*a))
     other = parse_skeleton_bytes("\r\n".join(lines).rstrip("\r\n").encode())
     assert calls, "double spaces must send the file through the line-by-line reader"
     np.testing.assert_allclose(other.xyz, ref.xyz, rtol=1e-6)

@@ -1,4 +1,5 @@
 """Synthetic dataset: layout, determinism, splits, anatomy, camera, cache."""
+import sys
 import warnings
 from pathlib import Path
 
@@ -7,12 +8,15 @@ import pytest
 import torch
 
 from cpstn_min.config import DataConfig
-from cpstn_min.data import DataError, build_dataset
-from cpstn_min.data import skeleton_model as sk
-from cpstn_min.data import synthetic as syn
-from cpstn_min.data.motions import ACTIONS
+from cpstn_min.data import DataError, build_dataset, common
+from cpstn_min.data.synthetic import body as sk
+from cpstn_min.data.synthetic import dataset as syn
+from cpstn_min.data.synthetic import generator as gen
+from cpstn_min.data.synthetic import splits
+from cpstn_min.data.synthetic.baselines import resample
+from cpstn_min.data.synthetic.motions import ACTIONS
 
-C = syn.NUM_CLASSES
+C = gen.NUM_CLASSES
 TWO_PERSON = np.array([a.two_person for a in ACTIONS])
 LONG_BONES = [(c, p, m) for c, p, m in sk.MEDIAN_BONES if m >= 0.12]   # spine, head, shoulders, limbs
 
@@ -48,12 +52,12 @@ def bone_medians(clip: np.ndarray) -> np.ndarray:
 def test_shapes_dtypes_and_items(xsub):
     _, train, val = xsub
     for ds, n in ((train, 3 * C), (val, 2 * C)):
-        assert ds.data.shape == (n, 3, syn.MAX_FRAMES, 25, 2) and ds.data.dtype == np.float32
+        assert ds.data.shape == (n, 3, gen.MAX_FRAMES, 25, 2) and ds.data.dtype == np.float32
         assert ds.labels.dtype == np.int64 and ds.valid_frames.dtype == np.int64
         assert ds.num_classes == C == len(ACTIONS) >= 20
         assert np.isfinite(ds.data).all()
         clip, valid, label, index = ds[5]
-        assert clip.dtype == torch.float32 and clip.shape == (3, syn.MAX_FRAMES, 25, 2)
+        assert clip.dtype == torch.float32 and clip.shape == (3, gen.MAX_FRAMES, 25, 2)
         assert (valid, label, index) == (ds.valid_frames[5], ds.labels[5], 5)
 
 
@@ -119,17 +123,17 @@ def test_xsub_performers_disjoint(xsub):
     _, train, val = xsub
     seen = [set(ds.performers[ds.performers >= 0].tolist()) for ds in (train, val)]
     assert seen[0] and seen[1] and not seen[0] & seen[1]
-    ntu_train = {p - 1 for p in syn.XSUB_TRAIN_PERFORMERS}   # 0-based
+    ntu_train = {p - 1 for p in splits.XSUB_TRAIN_PERFORMERS}   # 0-based
     assert seen[0] <= ntu_train and not seen[1] & ntu_train
-    assert np.abs(np.concatenate([train.camera_yaw, val.camera_yaw])).max() <= syn.YAW_LIMIT
+    assert np.abs(np.concatenate([train.camera_yaw, val.camera_yaw])).max() <= splits.YAW_LIMIT
 
 
 def test_xview_yaws_disjoint(xview):
     _, train, val = xview
-    lo, hi = syn.XVIEW_VAL_YAW
+    lo, hi = splits.XVIEW_VAL_YAW
     assert ((np.abs(train.camera_yaw) < lo) | (np.abs(train.camera_yaw) >= hi)).all()
     assert ((np.abs(val.camera_yaw) >= lo) & (np.abs(val.camera_yaw) < hi)).all()
-    assert np.abs(train.camera_yaw).max() <= syn.YAW_LIMIT
+    assert np.abs(train.camera_yaw).max() <= splits.YAW_LIMIT
     seen = [set(ds.performers[ds.performers >= 0].tolist()) for ds in (train, val)]
     assert seen[0] & seen[1], "cross-view splits share performers"
 
@@ -150,7 +154,7 @@ def test_bone_lengths_plausible_and_match_performer(xsub):
     """Long bones stay near the real Kinect medians (README) scaled per performer, and each
     body's bones match the performer recorded for it (body order included)."""
     _, train, val = xsub
-    people = syn.performers(0)["lengths"][:, [c for c, _, _ in LONG_BONES]]
+    people = gen.performers(0)["lengths"][:, [c for c, _, _ in LONG_BONES]]
     median = np.array([m for _, _, m in LONG_BONES])
     for ds in (train, val):
         for clip, length, who in zip(ds.data, ds.valid_frames, ds.performers):
@@ -173,7 +177,7 @@ def test_second_body_only_for_two_person_actions(xsub):
 def test_cache_reused_without_generating(xsub, monkeypatch):
     cfg, train, _ = xsub
     files = sorted(p.name for p in syn.cache_root(cfg).iterdir())
-    assert not [f for f in files if f.endswith(".tmp")]
+    assert not [f for f in files if ".tmp." in f]
     assert sum(f.endswith(".data.npy") for f in files) == 2    # train and val
 
     def fail(*args, **kwargs):
@@ -182,6 +186,17 @@ def test_cache_reused_without_generating(xsub, monkeypatch):
     loaded = build_dataset(cfg, True)
     assert isinstance(loaded.data, np.memmap)
     assert np.array_equal(loaded.data, train.data) and np.array_equal(loaded.labels, train.labels)
+
+
+def test_failed_generation_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
+    def fail(seed, split, train, n, out, center):
+        out[0] = 1.0                                 # half-written data must not stay behind
+        raise RuntimeError("generator failed")
+    monkeypatch.setattr(syn, "generate", fail)
+    cfg = config(tmp_path)
+    with pytest.raises(RuntimeError, match="generator failed"):
+        build_dataset(cfg, False)
+    assert list(syn.cache_root(cfg).iterdir()) == []
 
 
 def test_stale_cache_entries_replaced(tmp_path):
@@ -204,6 +219,16 @@ def test_cache_names_cover_parameters(tmp_path):
              syn.cache_stem(config(tmp_path, split="xview"), True),
              syn.cache_stem(config(tmp_path, synthetic_train=4 * C), True)}
     assert len(stems) == 5
+
+
+def test_cache_names_follow_every_generator_file():
+    """The code hash covers every module of the synthetic package and the shared centring,
+    so editing any file the generator runs gives new cache names."""
+    hashed = set(syn.source_files())
+    package = [m for name, m in sys.modules.items() if name.startswith("cpstn_min.data.synthetic.")]
+    assert {gen, sk, splits} <= set(package)
+    for module in package + [common]:
+        assert Path(module.__file__) in hashed, module.__name__
 
 
 def test_cache_dir_from_environment(tmp_path, monkeypatch, xsub):
@@ -233,7 +258,7 @@ def test_clear_errors(tmp_path):
 def test_resample_spans_each_valid_clip():
     data = np.zeros((2, 3, 10, 25, 2), np.float32)
     data[:, 0] = np.arange(10, dtype=np.float32)[None, :, None, None]
-    out = syn.resample(data, np.array([10, 4]), 3)
+    out = resample(data, np.array([10, 4]), 3)
     assert out.shape == (2, 3, 3, 25, 2)
     assert out[0, 0, :, 0, 0].tolist() == [0, 4, 9]      # first, middle (rounded), last valid frame
     assert out[1, 0, :, 0, 0].tolist() == [0, 2, 3]

@@ -10,13 +10,14 @@ import pytest
 import torch
 
 import train
-from cpstn_min.checkpoint import encoder_from_checkpoint, load
+from cpstn_min.checkpoint import load
 from cpstn_min.config import Config
-from cpstn_min.train_args import SYNTHETIC_DEMO, config_from_args
+from cpstn_min.pretrained import load_pretrained_encoder
+from cpstn_min.training.args import SYNTHETIC_DEMO, config_from_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS_PER_EPOCH, EPOCHS = 8, 2          # 32 clips / batch 4
-LOSS_KEYS = ("loss", "nce", "rot", "pace", "acc_nce", "acc_rot", "acc_pace")
+LOSS_KEYS = ("loss", "nce", "spatial", "pace", "acc_nce", "acc_spatial", "acc_pace")
 
 # kills itself (SIGKILL, no cleanup) when the optimizer is about to take step KILL_AT_STEP
 KILLER = """
@@ -91,7 +92,7 @@ def test_cli_run_writes_checkpoint_log_and_config(finished_run):
     ckpt = load(str(finished_run / "checkpoint.pt"))
     assert (ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"]) == (EPOCHS, 0, EPOCHS * STEPS_PER_EPOCH)
     assert int(ckpt["model"]["moco.queue_ptr"]) == (EPOCHS * STEPS_PER_EPOCH * 4) % 32
-    encoder, saved_cfg = encoder_from_checkpoint(str(finished_run / "checkpoint.pt"))
+    encoder, saved_cfg = load_pretrained_encoder(str(finished_run / "checkpoint.pt"))
     assert saved_cfg == cfg
     assert encoder(torch.zeros(2, 3, 8, 25, 2)).shape == (2, 8)
 
@@ -128,7 +129,7 @@ def test_ablations_train_through_the_same_loop(workdir, tmp_path, branch):
     assert any(k.startswith("moco.") for k in ckpt["model"]) == (branch == "pretext")
     assert any(k.startswith("pretext.") for k in ckpt["model"]) == (branch == "contrastive")
     step = read_log(tmp_path / "log.jsonl")[0]
-    assert ("nce" in step) == (branch == "pretext") and ("rot" in step) == (branch == "contrastive")
+    assert ("nce" in step) == (branch == "pretext") and ("spatial" in step) == (branch == "contrastive")
 
 
 def test_amp_on_cpu_trains_in_bfloat16(workdir, tmp_path, reference_backend):
@@ -193,7 +194,7 @@ def test_error_ntu_without_data(capsys, tmp_path):
     """The data error goes on to list the layouts it reads, one per line."""
     missing = str(tmp_path / "missing")
     err = one_line_error(capsys, ["--dataset", "ntu60", "--data-root", missing, "--out-dir",
-                                  str(tmp_path / "out")], missing, "python -m cpstn_min.data.prepare",
+                                  str(tmp_path / "out")], missing, "python -m cpstn_min.data.ntu.prepare",
                          lines=None)
     assert missing in err.splitlines()[0]
 

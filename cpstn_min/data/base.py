@@ -8,9 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-
-class DataError(Exception):
-    """Bad or missing data: the message names the file and what is wrong."""
+from ..errors import DataError   # defined with the other user errors; still importable from here
 
 
 class SkeletonArrayDataset(Dataset):

@@ -6,8 +6,10 @@ member stored uncompressed inside an .npz (at a byte offset), optionally in CTR-
 pickles as that description, not as the data, so each worker maps the file itself; when
 the source has no valid-frame counts (ST-GCN, CTR-GCN layouts) an item's count comes from
 its clip, and the whole (N,) array is computed on first use of `.valid_frames`, in
-chunks, and cached on disk.
+chunks, and cached on disk. `atomic_open_memmap` writes such an array: a new .npy filled
+in place, in the final file only once complete.
 """
+import contextlib
 import hashlib
 import os
 import struct
@@ -16,12 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
-from .base import DataError, SkeletonArrayDataset
-from .ntu_clip import valid_frames_of
-
-V, M = 25, 2
+from ..atomic import atomic_write
+from ..errors import DataError
+from .base import SkeletonArrayDataset
+from .common import MAX_BODIES as M, NUM_JOINTS as V, valid_frames_of
 
 
 @dataclass(frozen=True)
@@ -90,14 +93,23 @@ def _extract(z, info, path, extract_dir):
     out = os.path.join(extract_dir, f"{tag.hexdigest()[:16]}-{info.filename}")
     if not os.path.exists(out):
         os.makedirs(extract_dir, exist_ok=True)
-        tmp = out + f".{os.getpid()}.tmp"
-        with z.open(info) as src, open(tmp, "wb") as dst, \
+        with z.open(info) as src, atomic_write(out) as dst, \
                 tqdm(total=info.file_size, unit="B", unit_scale=True, desc=f"extracting {info.filename}") as bar:
             while chunk := src.read(1 << 24):
                 dst.write(chunk)
                 bar.update(len(chunk))
-        os.replace(tmp, out)
     return out
+
+
+@contextlib.contextmanager
+def atomic_open_memmap(path, dtype, shape):
+    """`with atomic_open_memmap(path, dtype, shape) as a:` a new .npy array, zero-filled and
+    memory-mapped for writing in place; committed like atomic.atomic_write (temp name, fsync,
+    rename), so `path` holds either nothing or the finished array."""
+    with atomic_write(str(path)) as f:
+        array = open_memmap(f.name, mode="w+", dtype=dtype, shape=shape)
+        yield array
+        array.flush()          # the mapped pages reach the file before atomic_write fsyncs it
 
 
 def _check_numeric(dtype, path, what):
@@ -157,10 +169,8 @@ class MappedSkeletonDataset(SkeletonArrayDataset):
             out[s:s + chunk] = valid_frames_of(np.asarray(self.data[s:s + chunk]))
         if self.cache_file:
             os.makedirs(os.path.dirname(self.cache_file), exist_ok=True)
-            tmp = f"{self.cache_file}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as f:
+            with atomic_write(self.cache_file) as f:
                 np.save(f, out)
-            os.replace(tmp, self.cache_file)
         return out
 
 

@@ -12,7 +12,7 @@ import pickle
 
 import numpy as np
 
-from .base import DataError
+from ..errors import DataError
 
 _BUILTINS = frozenset(("list", "dict", "tuple", "set", "frozenset", "int", "float", "complex",
                        "str", "bytes", "bool", "slice", "range"))

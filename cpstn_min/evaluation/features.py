@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..checkpoint import save_atomic
+from .. import checkpoint
 
 
 def weights_fingerprint(module: torch.nn.Module) -> str:
@@ -64,7 +64,7 @@ def dataset_features(encoder, dataset, data_cfg, train: bool, T_out: int, cache_
     split = "train" if train else "test"
     path = cache_path(cache_dir, encoder, data_cfg, train, T_out, len(dataset)) if cache_dir else None
     if path and os.path.isfile(path):
-        cached = torch.load(path, map_location="cpu", weights_only=True)
+        cached = checkpoint.load(path)
         if cached["features"].shape[0] == len(dataset):
             log(f"{split} features: loaded from cache {path}")
             return cached["features"], cached["labels"]
@@ -72,6 +72,6 @@ def dataset_features(encoder, dataset, data_cfg, train: bool, T_out: int, cache_
                                      data_cfg.num_workers, f"{split} features", progress)
     if path:
         os.makedirs(cache_dir, exist_ok=True)
-        save_atomic({"features": feats, "labels": labels}, path)
+        checkpoint.save({"features": feats, "labels": labels}, path)
         log(f"{split} features: extracted once and cached in {path}")
     return feats, labels

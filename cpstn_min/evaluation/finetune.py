@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from ..checkpoint import save_atomic
+from .. import checkpoint
 from .features import extract_features
 from .linear import accuracy
 
@@ -48,7 +48,7 @@ def finetune(encoder, train_set, test_set, num_classes: int, train_indices, ecfg
     curves = {"epoch": [], "lr": [], "train_loss": [], "train_top1": [], "test_epoch": [], "test_top1": []}
     start = 1
     if resume and state_path and os.path.isfile(state_path):
-        state = torch.load(state_path, map_location=device, weights_only=True)
+        state = checkpoint.load(state_path, map_location=device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -86,9 +86,9 @@ def finetune(encoder, train_set, test_set, num_classes: int, train_indices, ecfg
             curves["test_top1"].append(accuracy(logits, labels))
         bar.set_postfix(loss=f"{curves['train_loss'][-1]:.3f}")
         if state_path:
-            save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                         "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                         "curves": curves, "epoch": epoch}, state_path)
+            checkpoint.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                             "curves": curves, "epoch": epoch}, state_path)
 
     logits, labels = extract_features(model, test_set, T_out, ecfg.batch_size, device, desc="test",
                                       progress=progress)

@@ -1,14 +1,32 @@
-"""Results of one evaluation: metrics, the printed table, JSON and a PNG.
+"""Results of one evaluation: metrics, result file names, the printed table, JSON and a PNG.
 
 Inputs are class scores (N,C) (logits or kNN votes) and labels (N,) int64.
 The PNG holds the learning curves (or accuracy against k for kNN) and the
 confusion matrix; it is drawn with matplotlib's Agg canvas, so no display is needed.
+Files are written through atomic.atomic_write.
 """
 import json
 import math
 import os
 
 import torch
+
+from ..atomic import atomic_write
+
+
+def result_name(ecfg) -> str:
+    """File stem after eval_: the protocol, with _standardized for a standardized linear probe
+    so it never overwrites the recipe's eval_linear.json."""
+    return ecfg.protocol + ("_standardized" if ecfg.protocol == "linear" and ecfg.linear_standardize else "")
+
+
+def previous_fractions(json_path: str) -> dict:
+    """{fraction: {top1, top5}} of earlier semi runs written to the same eval_semi.json."""
+    try:
+        with open(json_path) as f:
+            return dict(json.load(f).get("by_fraction", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def summarize(scores: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
@@ -67,10 +85,8 @@ def format_table(title_rows, metrics: dict) -> str:
 
 def write_json(path: str, record: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump(record, f, indent=2)
-    os.replace(tmp, path)
 
 
 def plot(path: str, title: str, curves: dict, confusion) -> None:
@@ -107,4 +123,5 @@ def plot(path: str, title: str, curves: dict, confusion) -> None:
     ax_conf.set_title("confusion matrix (row-normalised)")
     fig.colorbar(im, ax=ax_conf)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)

@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from . import EvalError
+from ..atomic import atomic_write
+from ..errors import EvalError
 
 
 def balanced_subset(labels, num_classes: int, fraction: float, seed: int) -> np.ndarray:
@@ -34,14 +35,12 @@ def subset_file(out_dir: str, data_cfg, fraction: float, seed: int) -> str:
 
 
 def save_subset(path: str, indices, labels, fraction: float, seed: int, data_cfg) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     record = {"dataset": data_cfg.dataset, "split": data_cfg.split, "fraction": fraction,
               "seed": seed, "num_train": int(len(labels)), "indices": [int(i) for i in indices],
               "labels": [int(labels[i]) for i in indices]}
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_write(path, "w") as f:
         json.dump(record, f)
-    os.replace(tmp, path)
 
 
 def load_subset(path: str, labels):

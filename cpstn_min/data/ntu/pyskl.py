@@ -12,15 +12,16 @@ import hashlib
 import os
 
 import numpy as np
-from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
-from .base import DataError
-from .mapped import MappedSkeletonDataset, npy_array
-from .ntu_clip import most_active
-from .safe_pickle import safe_load
+from ...atomic import atomic_write
+from ...errors import DataError
+from ..common import MAX_BODIES as M, NUM_JOINTS as V
+from ..mapped import MappedSkeletonDataset, atomic_open_memmap, npy_array
+from ..safe_pickle import safe_load
+from .clip import most_active
 
-MIN_FRAMES, V, M = 300, 25, 2
+MIN_FRAMES = 300
 _VERSION = 1                 # bump when the conversion changes, to invalidate old caches
 
 
@@ -88,21 +89,11 @@ def _write_part(path, anns, num_classes, data_path, meta_path, key):
     if bad.size:
         raise DataError(f"{path}: {anns[bad[0]]['frame_dir']}: label {labels[bad[0]]} outside [0, {num_classes - 1}]")
     os.makedirs(os.path.dirname(data_path), exist_ok=True)
-    tmp = f"{data_path}.{os.getpid()}.tmp"
     valid = np.zeros(len(anns), np.int64)
-    try:
-        data = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(anns), 3, T, V, M))
+    with atomic_open_memmap(data_path, np.float32, (len(anns), 3, T, V, M)) as data:
         for i, a in enumerate(tqdm(anns, desc=f"converting {key}", disable=len(anns) < 1000)):
             kp = _keypoints(path, a)                        # (m,t,V,3)
             data[i, :, :kp.shape[1], :, :kp.shape[0]] = kp.transpose(3, 1, 2, 0)
             valid[i] = kp.shape[1]
-        data.flush()
-        del data
-        os.replace(tmp, data_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    tmp = f"{meta_path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
+    with atomic_write(meta_path) as f:                      # after the data: it marks a complete part
         np.savez(f, labels=labels, valid_frames=valid, names=np.array([str(a["frame_dir"]) for a in anns]))
-    os.replace(tmp, meta_path)

@@ -13,9 +13,9 @@ import os
 
 import numpy as np
 
-from .base import DataError
-from .mapped import MappedSkeletonDataset, cache_file, npy_array, npz_member_array
-from .safe_pickle import safe_load
+from ...errors import DataError
+from ..mapped import MappedSkeletonDataset, cache_file, npy_array, npz_member_array
+from ..safe_pickle import safe_load
 
 MANIFEST = "manifest.json"
 PREPARED_FORMAT = "cpstn-ntu-prepared"
@@ -33,7 +33,7 @@ def load_prepared(root, dataset, split, train, num_classes, cache_dir):
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: cannot read the manifest: {e}") from None
     if manifest.get("format") != PREPARED_FORMAT:
-        raise DataError(f"{path}: not a manifest written by cpstn_min.data.prepare")
+        raise DataError(f"{path}: not a manifest written by cpstn_min.data.ntu.prepare")
     if manifest.get("dataset") != dataset:
         raise DataError(f"{root} holds {manifest.get('dataset')} data, but --dataset is {dataset}")
     if split not in manifest.get("splits", {}):

@@ -1,7 +1,7 @@
 """Is the pace label learnable? A check of the pretext task on the synthetic data.
 
-    python benchmarks/pace_signal.py                # speed statistics + a short pace-only training
-    python benchmarks/pace_signal.py --steps 0      # only the speed statistics (seconds)
+    python experiments/pace_signal.py                # speed statistics + a short pace-only training
+    python experiments/pace_signal.py --steps 0      # only the speed statistics (seconds)
 
 Builds pretext views of synthetic training clips exactly as pretraining does
 (augment.make_views) and reports, against chance:
@@ -32,6 +32,7 @@ from cpstn_min import augment  # noqa: E402
 from cpstn_min.config import AugmentConfig, DataConfig  # noqa: E402
 from cpstn_min.data import build_dataset  # noqa: E402
 from cpstn_min.encoder import STGCNEncoder  # noqa: E402
+from cpstn_min.errors import run_cli  # noqa: E402
 from cpstn_min.pretext import PretextHeads, pretext_classes  # noqa: E402
 
 
@@ -85,10 +86,10 @@ def train_pretext(clips, valid_frames, cfg: AugmentConfig, steps: int, batch: in
     return [(np.mean(l), np.mean(a)) for l, a in zip(np.array_split(losses, 10), np.array_split(accs, 10))]
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--clips", type=int, default=600, help="synthetic training clips (xsub)")
-    p.add_argument("--t-out", type=int, default=32, help="frames per view")
+    p.add_argument("--synthetic-train", type=int, default=600, help="synthetic training clips (xsub)")
+    p.add_argument("--frames", type=int, default=32, help="frames per view")
     p.add_argument("--steps", type=int, default=375, help="SGD steps of each training run (0: skip them)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.1)
@@ -98,15 +99,15 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 
-    data = build_dataset(DataConfig(synthetic_train=args.clips), train=True)
+    data = build_dataset(DataConfig(synthetic_train=args.synthetic_train), train=True)
     clips = torch.from_numpy(np.asarray(data.data)).float()
     valid_frames = torch.from_numpy(np.asarray(data.valid_frames)).long()
-    cfg = AugmentConfig(T_out=args.t_out)
+    cfg = AugmentConfig(T_out=args.frames)
     views = augment.make_views(clips, valid_frames, torch.Generator().manual_seed(args.seed), cfg,
                                contrastive=False)
     labels, classes = views["pace_label"], len(cfg.pretext_paces)
     print(f"pace classes {cfg.pretext_paces} (fraction of the valid clip), {len(labels)} views of "
-          f"{args.t_out} frames; chance {100 / classes:.1f}%, ln {classes} = {math.log(classes):.3f}")
+          f"{args.frames} frames; chance {100 / classes:.1f}%, ln {classes} = {math.log(classes):.3f}")
     for name, value in speed_statistics(views["pretext"]).items():
         print(f"  logistic regression on {name:24s} {logistic_accuracy(value, labels, classes):5.1f}%")
     for with_rotation in ((False, True) if args.steps > 0 else ()):
@@ -116,8 +117,7 @@ def main(argv=None) -> int:
         print(f"  ST-GCN (hidden {args.hidden_channels}), {task}, {args.steps} steps at lr {args.lr:g}: "
               f"pace loss / accuracy per tenth of the steps:")
         print("    " + "  ".join(f"{l:.3f}/{a:.0f}%" for l, a in tenths))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

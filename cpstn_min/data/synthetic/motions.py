@@ -1,6 +1,6 @@
 """Action classes of the synthetic dataset, built from motion primitives.
 
-An action animates pose channels (skeleton_model.POSE_CHANNELS, arrays (n,T)) of
+An action animates pose channels (body.POSE_CHANNELS, arrays (n,T)) of
 one or two performers over the local action phase u (n,T): 0 before the action
 starts, rising to 1 when it ends (frames after it keep u = 1). Poses are keyframed
 on u with smooth easing; repetitive parts (waving, clapping, stepping) add

@@ -12,18 +12,14 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from . import checkpoint
-from .config import Config, TrainConfig
-
-
-class UsageError(Exception):
-    """A bad flag, config file or setting: reported as one line, exit code 2."""
-
+from .. import checkpoint
+from ..config import Config, TrainConfig
+from ..errors import CheckpointError, UsageError
 
 # flag, config path, type (None: a switch storing the value after "="; a list: several values), help
 FLAGS = [
     ("--dataset", "data.dataset", str, "synthetic | ntu60 | ntu120"),
-    ("--data-root", "data.data_root", str, "prepared NTU data folder (python -m cpstn_min.data.prepare)"),
+    ("--data-root", "data.data_root", str, "prepared NTU data folder (python -m cpstn_min.data.ntu.prepare)"),
     ("--data-format", "data.data_format", str, "auto | prepared | stgcn | ctrgcn | pyskl"),
     ("--split", "data.split", str, "xsub | xview | xset"),
     ("--num-workers", "data.num_workers", int, "DataLoader worker processes"),
@@ -146,7 +142,7 @@ def resolve(values: Dict[str, object], log=print) -> Config:
         try:
             saved = Config.from_dict(ckpt["config"])
         except (AttributeError, KeyError, TypeError, ValueError) as e:
-            raise checkpoint.CheckpointError(f"{path} holds no usable run configuration: {e}") from e
+            raise CheckpointError(f"{path} holds no usable run configuration: {e}") from e
         return apply(saved, {"train.out_dir": out_dir, "train.overwrite": False, **values})
     cfg = apply(Config(), values)
     scaled = {}

@@ -2,29 +2,26 @@
 
 Layouts (cfg.data_format, or "auto" to detect): prepared (our prepare tool), stgcn
 (ST-GCN/AimCLR .npy + label .pkl), ctrgcn (NTU60_CS.npz-style), pyskl (annotation pickle);
-see ntu_layouts.py and pyskl.py. Every layout gives clips (N,3,T,25,M) float32, memory-mapped,
+see layouts.py and pyskl.py. Every layout gives clips (N,3,T,25,M) float32, memory-mapped,
 never read whole; items are (clip (3,T,25,M), valid_frames, label, index).
 """
 import glob
 import os
 
-from .base import DataError
-from .ntu_layouts import MANIFEST, CTRGCN_FILES, ctrgcn_file, load_ctrgcn, load_prepared, load_stgcn, stgcn_files
-from .ntu_splits import DATASETS
+from ...errors import DataError
+from ..common import cache_dir
+from .layouts import MANIFEST, CTRGCN_FILES, ctrgcn_file, load_ctrgcn, load_prepared, load_stgcn, stgcn_files
+from .splits import DATASETS
 from .pyskl import load_pyskl
 
 LOADERS = {"prepared": load_prepared, "stgcn": load_stgcn, "ctrgcn": load_ctrgcn, "pyskl": load_pyskl}
 FORMATS = ("auto",) + tuple(LOADERS)
 
 
-def default_cache_dir(cfg) -> str:
-    return cfg.cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "cpstn")
-
-
 def how_to_get(dataset, split, root="DIR") -> str:
     return (f"Expected in {root} one of:\n"
             f"  prepared:  {MANIFEST} + {split}/train_data.npy ...  - make it from the raw .skeleton files with\n"
-            f"             python -m cpstn_min.data.prepare --dataset {dataset} --raw-dir <nturgb+d_skeletons> "
+            f"             python -m cpstn_min.data.ntu.prepare --dataset {dataset} --raw-dir <nturgb+d_skeletons> "
             f"--out {root}\n"
             f"  ST-GCN/AimCLR:  {split}/train_data_joint.npy + {split}/train_label.pkl (and val_*)\n"
             f"  CTR-GCN:   {CTRGCN_FILES[(dataset, split)]}\n"
@@ -41,7 +38,7 @@ def detect_format(root, dataset, split) -> str:
     if os.path.exists(os.path.join(root, MANIFEST)):
         return "prepared"
     if os.path.isdir(os.path.join(root, ".partial")):
-        raise DataError(f"{root}: an unfinished `cpstn_min.data.prepare` run (no {MANIFEST} yet); run the same "
+        raise DataError(f"{root}: an unfinished `cpstn_min.data.ntu.prepare` run (no {MANIFEST} yet); run the same "
                         f"prepare command again to resume it")
     if stgcn_files(root, split, "train") or stgcn_files(root, split, "val"):
         return "stgcn"
@@ -83,4 +80,4 @@ def ntu_dataset(cfg, train: bool):
             raise DataError(f"{cfg.data_root}: no pyskl annotation .pkl found")
     if fmt == "prepared" and not os.path.isdir(root):
         raise DataError(f"{root}: the prepared layout is a folder with {MANIFEST}")
-    return LOADERS[fmt](root, cfg.dataset, cfg.split, train, info["num_classes"], default_cache_dir(cfg))
+    return LOADERS[fmt](root, cfg.dataset, cfg.split, train, info["num_classes"], cache_dir(cfg))

@@ -1,22 +1,23 @@
 """Raw NTU RGB+D `.skeleton` files -> memory-mappable arrays for training.
 
-    python -m cpstn_min.data.prepare --dataset ntu60 --raw-dir nturgb+d_skeletons --out data/ntu60
-    python -m cpstn_min.data.prepare --dataset ntu120 --raw-dir nturgb+d_skeletons --out data/ntu120
+    python -m cpstn_min.data.ntu.prepare --dataset ntu60 --raw-dir nturgb+d_skeletons --out data/ntu60
+    python -m cpstn_min.data.ntu.prepare --dataset ntu120 --raw-dir nturgb+d_skeletons --out data/ntu120
 
 Steps: list the files (recursively), skip the official missing-skeleton samples and
 samples of the other dataset; parse in parallel (--workers, tqdm bar) into restartable
-shards (prepare_shards.py); then write for each split (xsub/xview for ntu60, xsub/xset
+shards (shards.py); then write for each split (xsub/xview for ntu60, xsub/xset
 for ntu120) and part (train/val):
     <out>/<split>/<part>_data.npy   (N,3,T,25,2) float32, T = --max-frames (300), zero padded
     <out>/<split>/<part>_meta.npz   names (N,), labels (N,) = action-1, valid_frames (N,), bodies (N,)
 and last <out>/manifest.json (counts per split and class, options, bad files). Arrays
-are written under temporary names and renamed; the manifest is removed before and
+are written under temporary names, fsynced and renamed; the manifest is removed before and
 written after them, so only a finished run has one. Clips keep the 2 most active
 bodies and drop frames without a body; --no-center keeps camera coordinates instead of
 moving the spine joint of frame 0 to the origin. A bad file is reported and skipped
 (--strict: stop at the first one).
 """
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -24,16 +25,17 @@ import sys
 import time
 
 import numpy as np
-from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
-from .base import DataError
-from .ntu_clip import centre_clip
-from .ntu_layouts import MANIFEST, PREPARED_FORMAT
-from .ntu_missing import missing_samples
-from .ntu_splits import DATASETS, belongs_to, is_training, parse_name
-from .prepare_shards import SHARD_FILES, ShardStore, parse_file
-from .skeleton_file import sample_name
+from ...atomic import atomic_write
+from ...errors import DataError, run_cli
+from ..common import MAX_BODIES, NUM_JOINTS, SPINE_JOINT, centre_clip
+from ..mapped import atomic_open_memmap
+from .layouts import MANIFEST, PREPARED_FORMAT
+from .missing import missing_samples
+from .splits import DATASETS, belongs_to, is_training, parse_name
+from .shards import SHARD_FILES, ShardStore, parse_file
+from .skeleton_text import sample_name
 
 NTU60_FILES, NTU120_FILES = 56880, 114480
 
@@ -75,14 +77,15 @@ def parse_all(paths, store, workers, strict):
     pool = multiprocessing.Pool(workers) if workers > 1 and len(paths) > 1 else None
     results = pool.imap(parse_file, paths, chunksize=8) if pool else map(parse_file, paths)
     try:
-        for result in tqdm(results, total=len(paths), unit="file", desc="parsing", disable=not paths):
-            buffer.append(result)
-            if strict and result[3]:
-                raise DataError(f"{result[3]}\n(--strict: stopped at the first bad file; without --strict bad "
-                                f"files are listed and skipped)")
-            if len(buffer) == SHARD_FILES:
-                store.write(buffer)
-                buffer = []
+        with tqdm(results, total=len(paths), unit="file", desc="parsing", disable=not paths) as bar:
+            for result in bar:             # the bar closes on any error, so the error gets a line of its own
+                buffer.append(result)
+                if strict and result[3]:
+                    raise DataError(f"{result[3]}\n(--strict: stopped at the first bad file; without --strict bad "
+                                    f"files are listed and skipped)")
+                if len(buffer) == SHARD_FILES:
+                    store.write(buffer)
+                    buffer = []
     finally:
         store.write(buffer)                 # keep what was parsed, also on error or Ctrl-C
         if pool:
@@ -108,36 +111,33 @@ def assemble(store, out, dataset, centre, max_frames):
     fields = [parse_name(str(n)) for n in names[order]]
     labels = np.array([f["action"] - 1 for f in fields], np.int64)
     valid = np.minimum(lengths[order], max_frames)
-    outputs, splits = {}, {}
-    for split in info["splits"]:
-        os.makedirs(os.path.join(out, split), exist_ok=True)
-        train = np.array([is_training(f, split) for f in fields], bool)
-        splits[split] = {}
-        for part, mask in (("train", train), ("val", ~train)):
-            rows = np.flatnonzero(mask)
-            data_rel = f"{split}/{part}_data.npy"
-            tmp = os.path.join(out, data_rel + ".tmp")
-            arr = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(rows), 3, max_frames, 25, 2))
-            outputs[(split, part)] = (arr, {str(n): r for r, n in enumerate(names[order][rows])}, tmp, data_rel)
-            meta_rel = f"{split}/{part}_meta.npz"
-            with open(os.path.join(out, meta_rel + ".tmp"), "wb") as f:
-                np.savez(f, names=names[order][rows], labels=labels[rows], valid_frames=valid[rows],
-                         bodies=bodies[order][rows])
-            splits[split][part] = dict(count=int(len(rows)), data=data_rel, meta=meta_rel,
-                                       per_class=np.bincount(labels[rows], minlength=info["num_classes"]).tolist())
-    for name, clip in tqdm(store.clips(), total=len(order), unit="clip", desc="writing arrays"):
-        clip = clip[:max_frames].transpose(3, 0, 2, 1)                      # (L,2,25,3) -> (3,L,25,2)
-        if centre:
-            clip = centre_clip(clip)
-        for arr, row_of, _, _ in outputs.values():
-            if name in row_of:
-                arr[row_of[name], :, :clip.shape[1]] = clip
-    for (split, part), (arr, _, tmp, data_rel) in outputs.items():
-        arr.flush()
-        del arr
-        os.replace(tmp, os.path.join(out, data_rel))
-        meta = os.path.join(out, splits[split][part]["meta"])
-        os.replace(meta + ".tmp", meta)
+    arrays, metas, splits = {}, {}, {}
+    with contextlib.ExitStack() as written:             # each array reaches its final name only when full
+        for split in info["splits"]:
+            os.makedirs(os.path.join(out, split), exist_ok=True)
+            train = np.array([is_training(f, split) for f in fields], bool)
+            splits[split] = {}
+            for part, mask in (("train", train), ("val", ~train)):
+                rows = np.flatnonzero(mask)
+                data_rel, meta_rel = f"{split}/{part}_data.npy", f"{split}/{part}_meta.npz"
+                arr = written.enter_context(atomic_open_memmap(
+                    os.path.join(out, data_rel), np.float32, (len(rows), 3, max_frames, NUM_JOINTS, MAX_BODIES)))
+                arrays[(split, part)] = (arr, {str(n): r for r, n in enumerate(names[order][rows])})
+                metas[meta_rel] = dict(names=names[order][rows], labels=labels[rows], valid_frames=valid[rows],
+                                       bodies=bodies[order][rows])
+                splits[split][part] = dict(count=int(len(rows)), data=data_rel, meta=meta_rel,
+                                           per_class=np.bincount(labels[rows], minlength=info["num_classes"]).tolist())
+        with tqdm(store.clips(), total=len(order), unit="clip", desc="writing arrays") as bar:
+            for name, clip in bar:
+                clip = clip[:max_frames].transpose(3, 0, 2, 1)                  # (L,2,25,3) -> (3,L,25,2)
+                if centre:
+                    clip = centre_clip(clip)
+                for arr, row_of in arrays.values():
+                    if name in row_of:
+                        arr[row_of[name], :, :clip.shape[1]] = clip
+    for meta_rel, meta in metas.items():
+        with atomic_write(os.path.join(out, meta_rel)) as f:
+            np.savez(f, **meta)
     return splits, int((lengths[order] > max_frames).sum())
 
 
@@ -151,7 +151,7 @@ def prepare(dataset, raw_dir, out, workers=None, strict=False, centre=True, max_
     paths, skipped, bad_names = list_samples(raw_dir, dataset)
     if strict and bad_names:
         raise DataError(bad_names[0][1])
-    options = dict(centre=centre, centre_joint=2, max_frames=max_frames, max_bodies=2)
+    options = dict(centre=centre, centre_joint=SPINE_JOINT + 1, max_frames=max_frames, max_bodies=MAX_BODIES)
     manifest_path = os.path.join(out, MANIFEST)
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:
@@ -177,10 +177,8 @@ def prepare(dataset, raw_dir, out, workers=None, strict=False, centre=True, max_
                     options=options, source=os.path.abspath(raw_dir), files_found=len(paths),
                     skipped=skipped, truncated_clips=truncated, splits=splits,
                     bad_files=[dict(name=n, error=e) for n, e in bad])
-    tmp = manifest_path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_write(manifest_path, "w") as f:
         json.dump(manifest, f, indent=1)
-    os.replace(tmp, manifest_path)
     store.remove()
     _print_summary(manifest, out)
     return manifest
@@ -207,7 +205,7 @@ def _print_summary(manifest, out):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m cpstn_min.data.prepare", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m cpstn_min.data.ntu.prepare", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     p.add_argument("--raw-dir", required=True, help="folder with the .skeleton files (searched recursively)")
     p.add_argument("--out", required=True, help="output folder (use it as --data-root)")
@@ -217,15 +215,8 @@ def main(argv=None) -> int:
                    help="keep camera coordinates (default: centre on the spine joint of frame 0)")
     p.add_argument("--max-frames", type=int, default=300, help="frames per clip array (default 300)")
     args = p.parse_args(argv)
-    try:
-        prepare(args.dataset, args.raw_dir, args.out, args.workers, args.strict, args.centre, args.max_frames)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; run the same command again to resume", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(lambda: prepare(args.dataset, args.raw_dir, args.out, args.workers, args.strict, args.centre,
+                                   args.max_frames), interrupted_hint="run the same command again to resume")
 
 
 if __name__ == "__main__":

@@ -8,12 +8,13 @@ Sample name SsssCcccPpppRrrrAaaa = setup, camera, performer (subject), replicati
 """
 import re
 
+from ..common import NTU60_XSUB_TRAIN_PERFORMERS
+
 NAME_RE = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
 
-_XSUB_60 = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
 _XSUB_120_EXTRA = (45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84,
                    85, 86, 89, 91, 92, 93, 94, 95, 97, 98, 100, 103)
-XSUB_TRAIN_PERFORMERS = frozenset(_XSUB_60 + _XSUB_120_EXTRA)   # the NTU-60 ones are all <= 40
+XSUB_TRAIN_PERFORMERS = frozenset(NTU60_XSUB_TRAIN_PERFORMERS + _XSUB_120_EXTRA)   # the NTU-60 ones are all <= 40
 XVIEW_TRAIN_CAMERAS = frozenset((2, 3))
 
 DATASETS = {

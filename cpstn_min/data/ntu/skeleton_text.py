@@ -24,9 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import DataError
-
-JOINTS = 25
+from ...errors import DataError
+from ..common import NUM_JOINTS as JOINTS
 JOINT_FIELDS = 12
 BODY_FIELDS = 10
 _SPACE, _NEWLINE = ord(" "), ord("\n")

@@ -17,13 +17,15 @@ import shutil
 
 import numpy as np
 
-from .base import DataError
-from .ntu_clip import clip_from_skeleton
-from .skeleton_file import parse_skeleton, sample_name
+from ...atomic import atomic_write
+from ...errors import DataError
+from ..common import MAX_BODIES, NUM_JOINTS
+from .clip import clip_from_skeleton
+from .skeleton_text import parse_skeleton, sample_name
 
 SHARD_FILES = 256
 _VERSION = 1
-_EMPTY = np.zeros((0, 2, 25, 3), np.float32)
+_EMPTY = np.zeros((0, MAX_BODIES, NUM_JOINTS, 3), np.float32)
 
 
 def parse_file(path):
@@ -52,7 +54,8 @@ class ShardStore:
                 shutil.rmtree(self.dir)
         if not os.path.isdir(self.dir):
             os.makedirs(self.dir)
-            _write_atomic(state, lambda f: f.write(json.dumps(self.identity).encode()))
+            with atomic_write(state, "w") as f:
+                json.dump(self.identity, f)
 
     def shard_paths(self):
         return sorted(glob.glob(os.path.join(self.dir, "shard_*.npz")))
@@ -78,7 +81,8 @@ class ShardStore:
                       lengths=np.array([len(c) for c in clips], np.int64),
                       bodies=np.array([r[2] for r in results], np.int64),
                       frames=np.concatenate(clips).astype(np.float32))
-        _write_atomic(os.path.join(self.dir, f"shard_{index:05d}.npz"), lambda f: np.savez(f, **arrays))
+        with atomic_write(os.path.join(self.dir, f"shard_{index:05d}.npz")) as f:
+            np.savez(f, **arrays)
 
     def summary(self):
         """(names, errors, lengths, bodies) of every file in the shards."""
@@ -102,10 +106,3 @@ class ShardStore:
 
     def remove(self):
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _write_atomic(path, write):
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)

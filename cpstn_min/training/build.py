@@ -1,0 +1,140 @@
+"""prepare(cfg) -> Run: everything a pretraining run needs, restored from its checkpoint on resume.
+
+Checks the device, joins the process group (torchrun), checks the run folder,
+seeds every RNG, builds the dataset (rank 0 first, so it is generated or
+converted once), the DataLoader over a ResumableSampler, the CPSTN model
+(wrapped in DistributedDataParallel when distributed), SGD, the step lr
+schedule and the AMP scaler. batch_size is global (split across processes).
+"""
+import inspect
+import json
+import os
+import random
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from .. import checkpoint, distributed, ops
+from ..atomic import atomic_write
+from ..config import Config
+from ..data import build_dataset
+from ..errors import UsageError
+from ..model import CPSTN
+from ..pretext import pretext_classes
+from .state import ResumableSampler, Run
+
+
+def prepare(cfg: Config, log=print) -> Run:
+    """Everything a run needs, restored from the checkpoint with cfg.train.resume."""
+    cfg = Config.from_dict(cfg.to_dict())  # private copy: resolved values are written into it
+    tc = cfg.train
+    device = _device(tc.device)
+    dist = distributed.init_from_env(device.type)
+    log = log if dist.is_main else (lambda *a, **k: None)
+    if device.type == "cuda" and dist.enabled:
+        device = torch.device("cuda", dist.local_rank)
+    autocast_key = "AutocastCUDA" if device.type == "cuda" else "AutocastCPU"
+    if tc.amp and ops.backend(device) != "reference" and \
+            not torch._C._dispatch_has_kernel_for_dispatch_key("cpstn::graph_conv", autocast_key):
+        raise UsageError(f"--amp: the graph_conv kernel has no {autocast_key} rule in this build; "
+                         "train without --amp or with CPSTN_BACKEND=reference")
+    if tc.batch_size % dist.world_size:
+        raise UsageError(f"batch size {tc.batch_size} is not divisible by {dist.world_size} processes")
+    if dist.is_main:
+        _prepare_out_dir(tc)
+    torch.manual_seed(tc.seed)
+    np.random.seed(tc.seed)
+    random.seed(tc.seed)
+
+    if not dist.is_main:
+        distributed.barrier()  # rank 0 builds (and caches) the dataset first
+    dataset = build_dataset(cfg.data, train=True)
+    if dist.is_main:
+        distributed.barrier()
+    per_rank = tc.batch_size // dist.world_size
+    if len(dataset) < tc.batch_size:
+        raise UsageError(f"batch size {tc.batch_size} exceeds the {len(dataset)} training clips")
+    sampler = ResumableSampler(dataset, num_replicas=dist.world_size, rank=dist.rank,
+                               shuffle=True, seed=tc.seed)
+    loader = DataLoader(dataset, batch_size=per_rank, sampler=sampler, drop_last=True,
+                        num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
+
+    if cfg.model.queue_size > len(dataset):
+        log(f"queue size capped to the dataset size: {cfg.model.queue_size} -> {len(dataset)}")
+        cfg.model.queue_size = len(dataset)
+    core = CPSTN(cfg.model, cfg.model.queue_size, pretext_classes(cfg.augment)).to(device)
+    model = core
+    if dist.enabled:
+        # buffers are synced once at start, not every forward: the queue stays identical through
+        # all-gathered keys, and batch-norm statistics stay per process (rank 0's are saved)
+        no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
+                   inspect.signature(DistributedDataParallel).parameters else {"broadcast_buffers": False})
+        model = DistributedDataParallel(core, device_ids=[device.index] if device.type == "cuda" else None,
+                                        **no_sync)
+    params = [p for p in core.parameters() if p.requires_grad]  # the key encoder has none
+    optimizer = torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(tc.lr_steps), gamma=0.1)
+    scaler = torch.amp.GradScaler(device.type, enabled=tc.amp and device.type == "cuda")
+    run = Run(cfg, dist, device, sampler, loader, core, model, optimizer, scheduler, scaler,
+              torch.Generator())
+    if tc.resume:
+        run.load_state_dict(checkpoint.load(run.ckpt_path), log)
+        if dist.is_main:
+            _truncate_log(run.log_path, run.step)
+    elif dist.is_main and os.path.exists(run.log_path):
+        os.remove(run.log_path)  # --overwrite: a fresh run gets a fresh log
+    if dist.is_main:
+        cfg.save(os.path.join(tc.out_dir, "config.json"))
+        branches = [name for name, on in (("contrastive", cfg.model.contrastive),
+                                          ("pretext", cfg.model.pretext)) if on]
+        log(f"{cfg.data.dataset} {cfg.data.split}: {len(dataset)} clips; device {device}, ops backend "
+            f"{ops.backend(device)}, {dist.world_size} process(es); {' + '.join(branches)}, "
+            f"queue {cfg.model.queue_size}; run folder {tc.out_dir}")
+    return run
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise UsageError(f"bad --device {name!r}: {e}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {name}: only cpu and cuda are supported")
+    return device
+
+
+def _prepare_out_dir(tc) -> None:
+    path = os.path.join(tc.out_dir, "checkpoint.pt")
+    try:
+        os.makedirs(tc.out_dir, exist_ok=True)
+        probe = os.path.join(tc.out_dir, f".write_test.{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f"cannot write to output directory {tc.out_dir}: {e.strerror or e}") from e
+    if tc.resume and not os.path.isfile(path):
+        raise UsageError(f"--resume: no checkpoint at {path} to resume from")
+    if not tc.resume and not tc.overwrite and os.path.isfile(path):
+        raise UsageError(f"{tc.out_dir} already holds a checkpoint: pass --resume to continue it, "
+                         "--overwrite to start afresh, or choose another --out-dir")
+
+
+def _truncate_log(path: str, step: int) -> None:
+    """Drop the records of steps after the checkpoint (and a line cut short by a kill)."""
+    if not os.path.exists(path):
+        return
+    kept = []
+    with open(path) as f:
+        for line in f:
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                pass
+    with atomic_write(path, "w") as f:
+        f.writelines(kept)

@@ -1,0 +1,115 @@
+"""The pretraining loop: main(cfg) = prepare + fit; one train_step per batch.
+
+Data: the DataLoader returns raw clips (N,3,T,V,M); augment.make_views builds
+the views on the training device, from a generator reseeded every step from
+(seed, rank, step), so resuming from any checkpoint reproduces the
+uninterrupted run's losses. Rank 0 writes log.jsonl (one JSON record per logged
+step and per epoch) and checkpoint.pt at every epoch end and every
+`save_every` steps. A loss that is not finite raises TrainingDiverged.
+"""
+import json
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .. import augment, distributed
+from ..config import Config
+from ..errors import TrainingDiverged
+from .build import prepare
+from .state import Run
+
+
+def augment_seed(seed: int, rank: int, step: int) -> int:
+    return ((seed * 1_000_003 + rank) * 1_000_003 + step) % (2 ** 63)
+
+
+def train_step(run: Run, clips: torch.Tensor, valid_frames: torch.Tensor) -> dict:
+    """One optimization step on a batch of raw clips -> dict of detached loss terms."""
+    mc, amp = run.cfg.model, run.cfg.train.amp
+    x = clips.to(run.device, non_blocking=True)
+    run.generator.manual_seed(augment_seed(run.cfg.train.seed, run.dist.rank, run.step))
+    views = augment.make_views(x, valid_frames, run.generator, run.cfg.augment,
+                               contrastive=mc.contrastive, pretext=mc.pretext)
+    amp_dtype = torch.float16 if run.device.type == "cuda" else torch.bfloat16
+    with torch.autocast(run.device.type, dtype=amp_dtype, enabled=amp):
+        out = run.model(views)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(out["loss"]).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.step += 1
+    return {k: v.detach() for k, v in out.items()}
+
+
+def fit(run: Run) -> str:
+    """Train from run.epoch to cfg.train.epochs; returns the checkpoint path."""
+    tc, main = run.cfg.train, run.dist.is_main
+    logf = open(run.log_path, "a") if main else None
+    try:
+        for epoch in range(run.epoch, tc.epochs):
+            _train_epoch(run, epoch, logf)
+    finally:
+        if logf:
+            logf.close()
+    return run.ckpt_path
+
+
+def _train_epoch(run: Run, epoch: int, logf) -> None:
+    tc, world = run.cfg.train, run.dist.world_size
+    run.epoch = epoch
+    run.sampler.set_epoch(epoch)
+    run.sampler.skip = run.batch_in_epoch * run.loader.batch_size
+    steps = run.batch_in_epoch + len(run.loader)
+    bar = tqdm(run.loader, desc=f"epoch {epoch + 1}/{tc.epochs}", initial=run.batch_in_epoch,
+               total=steps, disable=not run.dist.is_main, dynamic_ncols=True, leave=False)
+    if run.batch_in_epoch == 0:
+        run.epoch_sums = {}
+    sums, seen, tick, t0 = run.epoch_sums, 0, time.perf_counter(), time.perf_counter()
+    for clips, valid_frames, _, _ in bar:
+        out = train_step(run, clips, valid_frames)
+        run.batch_in_epoch += 1
+        seen += clips.shape[0] * world
+        for k, v in out.items():
+            sums[k] = sums.get(k, 0.0) + v
+        if run.step % tc.log_every == 0 or run.batch_in_epoch == steps:
+            values = {k: v.item() for k, v in out.items()}
+            if not np.isfinite(values["loss"]):
+                raise TrainingDiverged(f"loss is {values['loss']} at step {run.step}; lower --lr "
+                                       f"or resume from the last checkpoint")
+            now = time.perf_counter()
+            rate = seen / (now - tick)
+            seen, tick = 0, now
+            bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if not k.startswith("acc")}
+                            | {"samples/s": f"{rate:.1f}"})
+            _write(logf, {"epoch": epoch, "step": run.step, "lr": run.optimizer.param_groups[0]["lr"],
+                          **values, "samples_per_s": rate})
+        if tc.save_every and run.step % tc.save_every == 0 and run.batch_in_epoch < steps:
+            run.save_checkpoint()
+    bar.close()
+    run.scheduler.step()
+    means = {k: (v / steps).item() for k, v in sums.items()}
+    run.epoch, run.batch_in_epoch, run.epoch_sums = epoch + 1, 0, {}
+    run.save_checkpoint()
+    summary = {"epoch": epoch, "step": run.step, "type": "epoch", **means, "steps": steps,
+               "seconds": time.perf_counter() - t0}
+    _write(logf, summary)
+    if run.dist.is_main:
+        terms = " ".join(f"{k} {v:.4f}" for k, v in means.items())
+        tqdm.write(f"epoch {epoch + 1}/{tc.epochs}: {terms} ({summary['seconds']:.0f} s)")
+
+
+def _write(logf, record: dict) -> None:
+    if logf is not None:
+        logf.write(json.dumps(record) + "\n")
+        logf.flush()
+
+
+def main(cfg: Config, log=print) -> str:
+    """Pretrain with `cfg`; returns the path of the final checkpoint."""
+    run = prepare(cfg, log)
+    try:
+        return fit(run)
+    finally:
+        distributed.shutdown()

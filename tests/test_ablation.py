@@ -1,0 +1,120 @@
+"""experiments/ablation.py: pretraining configs of its rows, the README table, reuse of saved runs,
+and a tiny end-to-end run through the typed training and evaluation APIs."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cpstn_min.errors import UsageError
+from experiments import ablation
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_ablation_table_goes_between_the_readme_markers(tmp_path):
+    args = ablation.build_parser().parse_args(["--splits", "xsub", "--seeds", "1", "2"])
+    runs = [{"split": "xsub", "seed": s, "variant": v, "linear": acc + s, "linear_std": acc,
+             "knn": acc - s, "num_classes": 20}
+            for s in (1, 2) for v, acc in (("random", 10.0), ("skeletonclr", 40.0),
+                                           ("pretext", 30.0), ("cpstn", 50.0))]
+    table = ablation.markdown_table(runs, args, "python experiments/ablation.py", 31.0)
+    assert "| method | xsub linear | xsub linear, std. features | xsub kNN |" in table
+    assert "| chance | 5.0 | 5.0 | 5.0 |" in table
+    assert "| CP-STN (contrastive + pretext) | 51.5 ± 0.7 | 50.0 ± 0.0 | 48.5 ± 0.7 |" in table
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{ablation.START}\nold table\n{ablation.END}\n\n## next\n")
+    for _ in range(2):                         # a rerun replaces the table, never appends
+        assert ablation.write_readme(str(readme), table)
+    text = readme.read_text()
+    assert text.startswith("# title\n") and text.endswith(f"{ablation.END}\n\n## next\n")
+    assert "old table" not in text and text.count("| chance |") == 1
+    assert not ablation.write_readme(str(tmp_path / "missing.md"), table)
+
+
+def test_ablation_settings_reach_the_pretraining_config():
+    args = ablation.build_parser().parse_args(
+        ["--lambda-spatial", "0.1", "--set", "augment.query_rotate_deg=15", "augment.pretext_paces=[0.5,1.0]",
+         "model.strategy=uniform"])
+    cfg = ablation.pretrain_config(args, "xview", 2, "cpstn", "/tmp/unused")
+    assert cfg.model.lambda_spatial == 0.1 and cfg.model.lambda_pace == 1.0 and cfg.data.split == "xview"
+    assert cfg.augment.query_rotate_deg == 15 and cfg.augment.pretext_paces == (0.5, 1.0)
+    assert cfg.model.strategy == "uniform" and cfg.train.seed == 2
+    for bad in ("augment.no_such_field=1", "nothing=1", "augment.query_rotate_deg"):
+        with pytest.raises(UsageError, match="--set"):
+            ablation.pretrain_config(ablation.build_parser().parse_args(["--set", bad]),
+                                     "xsub", 1, "cpstn", "/tmp/unused")
+
+
+def test_ablation_command_in_the_table_leaves_out_where_results_go():
+    argv = ["--out-dir", "/somewhere", "--epochs", "3", "--results=/x.md", "--readme", "", "--splits", "xsub"]
+    assert ablation.result_flags(argv) == ["--epochs", "3", "--splits", "xsub"]
+
+
+def test_ablation_reuses_saved_runs_only_with_the_same_settings(tmp_path):
+    args = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--epochs", "4"])
+    run_dir = tmp_path / "xsub" / "seed1" / "skeletonclr"
+    run_dir.mkdir(parents=True)
+    settings = {k: getattr(args, k) for k in ablation.RUN_SETTINGS if k != "set"}   # saved before --set existed
+    saved = {"split": "xsub", "seed": 1, "variant": "skeletonclr", "linear": 12.5, "linear_std": 20.0,
+             "knn": 15.0, "settings": settings}
+    (run_dir / "result.json").write_text(json.dumps(saved))
+    assert ablation.run_one(args, "xsub", 1, "skeletonclr", {})["linear"] == 12.5
+    del saved["linear_std"]                    # made before that column existed: redone, not half-reused
+    (run_dir / "result.json").write_text(json.dumps(saved))
+    with pytest.raises(UsageError, match="no linear_std result"):
+        ablation.run_one(args, "xsub", 1, "skeletonclr", {})
+    (run_dir / "result.json").write_text(json.dumps({**saved, "linear_std": 20.0}))
+    other = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--epochs", "5"])
+    with pytest.raises(UsageError, match="--epochs 4 there, 5 now"):
+        ablation.run_one(other, "xsub", 1, "skeletonclr", {})
+
+
+def test_variant_rows_switch_the_branches():
+    args = ablation.build_parser().parse_args([])
+    for variant, contrastive, pretext in (("skeletonclr", True, False), ("pretext", False, True),
+                                          ("cpstn", True, True)):
+        cfg = ablation.pretrain_config(args, "xsub", 1, variant, "/tmp/unused")
+        assert (cfg.model.contrastive, cfg.model.pretext) == (contrastive, pretext)
+        assert cfg.train.lr_steps == (8,) and cfg.augment.T_out == 32
+
+
+def test_saved_runs_of_renamed_flags_are_still_checked(tmp_path):
+    """result.json files written before --t-out became --frames keep their meaning."""
+    args = ablation.build_parser().parse_args(["--out-dir", str(tmp_path)])
+    run_dir = tmp_path / "xsub" / "seed1" / "cpstn"
+    run_dir.mkdir(parents=True)
+    old = {k: v for k, v in vars(args).items() if k in ablation.RUN_SETTINGS and k not in
+           ("frames", "synthetic_train", "synthetic_val")}
+    old.update(t_out=50, train_clips=600, val_clips=300)
+    (run_dir / "result.json").write_text(json.dumps({"linear": 1.0, "linear_std": 2.0, "knn": 3.0,
+                                                     "settings": old}))
+    with pytest.raises(UsageError, match="--frames 50 there, 32 now"):
+        ablation.run_one(args, "xsub", 1, "cpstn", {})
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_tiny_ablation_end_to_end_then_reused(tmp_path):
+    argv = ["--splits", "xsub", "--seeds", "1", "--variants", "cpstn", "random", "--epochs", "1",
+            "--batch-size", "8", "--synthetic-train", "32", "--synthetic-val", "26", "--hidden-channels", "4",
+            "--feature-dim", "8", "--frames", "8", "--queue-size", "16", "--probe-epochs", "2",
+            "--set", "model.proj_dim=8", "model.pretext_hidden=8", f"data.cache_dir={tmp_path / 'cache'}",
+            "--out-dir", str(tmp_path / "runs"), "--results", str(tmp_path / "ablation.md"), "--readme", ""]
+    ablation.main(argv)
+    table = (tmp_path / "ablation.md").read_text()
+    assert "| CP-STN (contrastive + pretext) |" in table and "| random-init encoder |" in table
+    assert "Made by `python experiments/ablation.py --splits xsub" in table and "--out-dir" not in table
+    result = json.loads((tmp_path / "runs" / "xsub" / "seed1" / "random" / "result.json").read_text())
+    assert set(ablation.COLUMNS) <= set(result) and result["num_classes"] == 26
+    assert os.path.isfile(tmp_path / "runs" / "xsub" / "seed1" / "cpstn" / "eval_linear_standardized.json")
+    stamp = os.path.getmtime(tmp_path / "runs" / "xsub" / "seed1" / "cpstn" / "checkpoint.pt")
+    ablation.main(argv)                        # every run reused: nothing is trained again
+    assert os.path.getmtime(tmp_path / "runs" / "xsub" / "seed1" / "cpstn" / "checkpoint.pt") == stamp
+
+
+def test_runs_from_any_directory_and_reports_errors_on_one_line(tmp_path):
+    script = os.path.join(ROOT, "experiments", "ablation.py")
+    p = subprocess.run([sys.executable, script, "--set", "nothing=1", "--out-dir", str(tmp_path)],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].startswith("error: --set: "), p.stderr

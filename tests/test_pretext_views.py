@@ -1,0 +1,136 @@
+"""The pretext view: playback speed by stride (ping-pong on short clips), frozen body parts."""
+import numpy as np
+import pytest
+import torch
+
+from cpstn_min import augment
+from cpstn_min.config import AugmentConfig
+from cpstn_min.graph import body_parts
+from cpstn_min.pretext_views import freeze_parts, reflect, stride_positions
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def smooth_clips(N, T, L, V=25, M=2, seed=0):
+    """Clips whose joints move along smooth curves (no noise), zero after L valid frames."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(T)[None, None, :, None, None] / 30.0
+    amp = rng.uniform(0.1, 0.4, (N, 3, 1, V, M))
+    freq = rng.uniform(0.2, 0.6, (N, 3, 1, V, M))
+    x = amp * np.sin(2 * np.pi * freq * t + rng.uniform(0, 6, (N, 3, 1, V, M)))
+    x = torch.from_numpy(x)
+    for n, length in enumerate(np.broadcast_to(L, (N,))):
+        x[n, :, length:] = 0
+    return x
+
+
+def mean_speed(view):
+    """(N,3,T,V,M) -> (N,) mean per-frame joint displacement."""
+    return (view[:, :, 1:] - view[:, :, :-1]).norm(dim=1).mean(dim=(1, 2, 3))
+
+
+def test_long_clip_positions_step_by_the_stride():
+    L = np.full(200, 300)
+    for s in (1, 2, 3, 4):
+        pos = stride_positions(L, np.full(200, s), np.random.default_rng(s).random(200), 32)
+        assert (np.diff(pos, axis=1) == s).all()
+        assert pos.min() >= 0 and pos.max() <= 299
+        assert len(np.unique(pos[:, 0])) > 50                       # the start moves through the room
+
+
+def test_short_clip_plays_back_and_forth_at_the_same_speed():
+    L = np.array([40, 10, 2, 1])
+    pos = stride_positions(L, np.full(4, 3), np.zeros(4), 32)
+    for n, length in enumerate(L):
+        assert pos[n].min() >= 0 and pos[n].max() <= length - 1
+        if length > 3:   # every step moves 3 frames, except where it turns at an end
+            steps = np.abs(np.diff(pos[n]))
+            assert (steps <= 3).all() and np.mean(steps == 3) > 0.8
+    assert (pos[3] == 0).all()
+    np.testing.assert_array_equal(reflect(np.array([0, 4, 5, 9, 10, 11, -1]), np.array(5)),
+                                  [0, 4, 5, 1, 0, 1, 1])
+
+
+@pytest.mark.parametrize("length", [300, 60])
+def test_speed_scales_with_the_stride(length):
+    """The mean per-frame displacement at stride s is about s times that at stride 1, of the
+    same clips, also when they are too short for the view and play back and forth."""
+    x = smooth_clips(64, 300, length)
+    L = torch.full((64,), length)
+    speeds = []
+    for s in (1, 2, 3, 4):
+        cfg = AugmentConfig(T_out=32, pretext_strides=(s,), pretext_spatial="none")
+        speeds.append(mean_speed(augment.make_views(x, L, gen(1), cfg, contrastive=False)["pretext"]).mean())
+    for s, v in zip((1, 2, 3, 4), speeds):
+        assert v / speeds[0] == pytest.approx(s, rel=0.12), (s, [float(a) for a in speeds])
+
+
+def test_pace_labels_are_balanced_and_do_not_depend_on_clip_length():
+    x = torch.zeros(4000, 3, 300, 1, 1)
+    L = torch.from_numpy(np.random.default_rng(0).integers(40, 301, 4000))
+    cfg = AugmentConfig(T_out=32, pretext_spatial="none")
+    labels = augment.make_views(x, L, gen(), cfg, contrastive=False)["pace_label"].numpy()
+    counts = np.bincount(labels, minlength=4)
+    assert (np.abs(counts - 1000) < 100).all(), counts
+    short = L.numpy() < 120
+    for k in range(4):   # the share of each class is the same for short and long clips
+        assert abs(np.mean(labels[short] == k) - np.mean(labels[~short] == k)) < 0.05
+
+
+def test_frozen_part_moves_rigidly_with_its_anchor_and_nothing_else_changes():
+    x = smooth_clips(12, 64, 64)
+    V = x.shape[3]
+    parts = body_parts(V)
+    anchors = torch.arange(V).repeat(12, 1)
+    for n in range(12):
+        part = n % (len(parts) + 1)
+        if part:
+            _, joints, anchor = parts[part - 1]
+            anchors[n, list(joints)] = anchor
+    out = freeze_parts(x, anchors)
+    for n in range(12):
+        part = n % (len(parts) + 1)
+        if not part:
+            torch.testing.assert_close(out[n], x[n])
+            continue
+        _, joints, anchor = parts[part - 1]
+        others = [j for j in range(V) if j not in joints]
+        torch.testing.assert_close(out[n][:, :, others], x[n][:, :, others])
+        rel = out[n][:, :, list(joints)] - out[n][:, :, [anchor]]           # (3,T,J,M)
+        # smooth data: away from the ends (where the moving average is one-sided) the part's pose
+        # relative to the anchor barely changes, while the original part moved
+        inner = rel[:, 2:-2]
+        assert (inner - inner[:, :1]).abs().max() < 0.02    # the average attenuates a curve by ~2%
+        orig = x[n][:, :, list(joints)] - x[n][:, :, [anchor]]
+        assert (orig - orig[:, :1]).abs().max() > 0.1
+
+
+def test_frozen_part_keeps_its_jitter():
+    """Sensor noise must not tell which part is frozen: a frozen joint jitters like before."""
+    g = torch.Generator().manual_seed(0)
+    x = smooth_clips(8, 64, 64) + 0.01 * torch.randn(8, 3, 64, 25, 2, generator=g, dtype=torch.float64)
+    anchors = torch.arange(25).repeat(8, 1)
+    _, joints, anchor = body_parts(25)[1]
+    anchors[:, list(joints)] = anchor
+    out = freeze_parts(x, anchors)
+    frame_diff = lambda v: (v[:, :, 2:] - 2 * v[:, :, 1:-1] + v[:, :, :-2]).std()  # noqa: E731
+    j = list(joints)
+    assert frame_diff(out[:, :, :, j]) == pytest.approx(frame_diff(x[:, :, :, j]), rel=0.25)
+
+
+def test_freeze_labels_cover_every_part_and_need_a_known_layout():
+    x = smooth_clips(600, 40, 40)
+    views = augment.make_views(x, torch.full((600,), 40), gen(), AugmentConfig(T_out=16), contrastive=False)
+    assert set(views["spatial_label"].tolist()) == set(range(1 + len(body_parts(25))))
+    with pytest.raises(ValueError, match="body parts"):
+        augment.make_views(torch.zeros(2, 3, 10, 7, 1), torch.full((2,), 10), gen(), AugmentConfig(T_out=4),
+                           contrastive=False)
+
+
+def test_pretext_frames_sets_the_view_length():
+    x = smooth_clips(4, 100, 100)
+    cfg = AugmentConfig(T_out=32, pretext_frames=12)
+    views = augment.make_views(x, torch.full((4,), 100), gen(), cfg)
+    assert views["pretext"].shape[2] == 12 and views["query"].shape[2] == 32
