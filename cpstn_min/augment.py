@@ -159,7 +159,7 @@ def make_views(x: torch.Tensor, valid_frames: torch.Tensor, generator: torch.Gen
         start, step, R = sample_params(L, generator, cfg)
         views.update(zip(CONTRASTIVE_VIEWS, _apply_all(x, vf_dev, start, step, R, cfg.T_out)))
     if pretext:
-        views.update(pretext_view(x, L, generator, cfg))
+        views.update(pretext_view(x, vf_dev, L, generator, cfg))
     return views
 
 

@@ -60,11 +60,12 @@ def graph_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
 
 
 def skeleton_augment(x: torch.Tensor, valid_frames: torch.Tensor, start: torch.Tensor,
-                     step: torch.Tensor, R: torch.Tensor, T_out: int) -> torch.Tensor:
-    """x (N,3,T,V,M), valid_frames (N,) int64, start/step (N,), R (N,3,3) -> (N,3,T_out,V,M)."""
+                     step: torch.Tensor, R: torch.Tensor, T_out: int, reflect: bool = False) -> torch.Tensor:
+    """x (N,3,T,V,M), valid_frames (N,) int64, start/step (N,), R (N,3,3) -> (N,3,T_out,V,M);
+    reflect: ping-pong playback instead of clamping to the valid frames."""
     if backend(x.device, "skeleton_augment") == "reference":
-        return reference.skeleton_augment(x, valid_frames, start, step, R, T_out)
-    return torch.ops.cpstn.skeleton_augment.default(x, valid_frames, start, step, R, T_out)
+        return reference.skeleton_augment(x, valid_frames, start, step, R, T_out, reflect)
+    return torch.ops.cpstn.skeleton_augment.default(x, valid_frames, start, step, R, T_out, reflect)
 
 
 if extension_loaded():
@@ -86,7 +87,7 @@ if extension_loaded():
             like(A, output_mask[3])
 
     @torch.library.register_fake("cpstn::skeleton_augment")
-    def _skeleton_augment_fake(x, valid_frames, start, step, R, T_out):
+    def _skeleton_augment_fake(x, valid_frames, start, step, R, T_out, reflect=False):
         N, C, _, V, M = x.shape
         return x.new_empty(N, C, T_out, V, M)
 

@@ -28,7 +28,8 @@ Spatial label, cfg.pretext_spatial:
 Direction (cfg.pretext_reverse): dir_label 1 plays the view backwards.
 
 Parameters come from one (N,10) block of uniforms of the caller's generator:
-pace class, start offset, spatial class, direction, 6 shear entries.
+pace class, start offset, spatial class, direction, 6 shear entries. The view is one
+`ops.skeleton_augment` call (reflect=True for ping-pong playback in stride mode).
 """
 from typing import Dict
 
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import ops
 from .config import AugmentConfig
 from .graph import body_parts
 
@@ -61,30 +63,11 @@ def view_frames(cfg: AugmentConfig) -> int:
     return cfg.pretext_frames or cfg.T_out
 
 
-def reflect(p: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """Positions folded into [0, last] by ping-pong playback (period 2*last); last >= 0."""
-    period = np.maximum(2 * last, 1)
-    q = np.mod(p, period)
-    return np.where(q > last, period - q, q) * (last > 0)
-
-
-def stride_positions(L: np.ndarray, strides: np.ndarray, offset: np.ndarray, T_p: int) -> np.ndarray:
-    """(N,) valid lengths, strides, offsets in [0,1) -> (N,T_p) int64 source frames:
-    start + j*stride from an integer start inside the room left, reflected at the ends."""
-    last = np.maximum(L - 1, 0).astype(np.int64)
-    room = np.maximum(last - strides * (T_p - 1), 0)
-    start = np.minimum((offset * (room + 1)).astype(np.int64), room)
-    p = start[:, None] + strides[:, None] * np.arange(T_p)[None, :]
-    return reflect(p, last[:, None]).astype(np.int64)
-
-
-def crop_positions(L: np.ndarray, ratio: np.ndarray, offset: np.ndarray, T_p: int) -> np.ndarray:
-    """The crop design: fraction `ratio` of the clip at relative `offset`, nearest frames."""
-    span = np.maximum(ratio * L - 1, 0)
-    start = offset * np.maximum(L - 1 - span, 0)
-    step = span / max(T_p - 1, 1)
-    p = start[:, None] + step[:, None] * np.arange(T_p)[None, :]
-    return np.rint(np.minimum(p, np.maximum(L - 1, 0)[:, None])).astype(np.int64)
+def stride_starts(L: np.ndarray, strides: np.ndarray, offset: np.ndarray, T_p: int) -> np.ndarray:
+    """(N,) valid lengths, strides, offsets in [0,1) -> (N,) integer first frames, uniform over
+    the room the view leaves in the clip (0 when it does not fit: it then plays back and forth)."""
+    room = np.maximum(np.maximum(L - 1, 0) - strides * (T_p - 1), 0)
+    return np.minimum(np.floor(offset * (room + 1)), room)
 
 
 def _freeze_anchors(part: np.ndarray, V: int) -> np.ndarray:
@@ -112,49 +95,40 @@ def freeze_parts(view: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     return torch.where(moved, frozen, view)
 
 
-def _rotation_z(deg: np.ndarray) -> np.ndarray:
-    rad = np.deg2rad(deg)
-    c, s = np.cos(rad), np.sin(rad)
-    R = np.zeros(deg.shape + (3, 3))
-    R[..., 0, 0], R[..., 0, 1], R[..., 1, 0], R[..., 1, 1], R[..., 2, 2] = c, -s, s, c, 1
-    return R
-
-
 def _classes(u: np.ndarray, k: int) -> np.ndarray:
     return np.minimum((u * k).astype(np.int64), k - 1)
 
 
-def pretext_view(x: torch.Tensor, L: np.ndarray, generator: torch.Generator,
+def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, generator: torch.Generator,
                  cfg: AugmentConfig) -> Dict[str, torch.Tensor]:
-    """-> {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on}."""
-    from .augment import shear_matrices
+    """valid_frames (N,) int64 on x's device, L the same as float64 numpy ->
+    {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on}."""
+    from .augment import axis_rotation, crop_to_steps, shear_matrices
     N, V, T_p = x.shape[0], x.shape[3], view_frames(cfg)
     u = torch.rand(N, UNIFORMS, generator=generator, dtype=torch.float64).numpy()
     labels = {"pace_label": _classes(u[:, 0], pace_classes(cfg))}
-    if cfg.pretext_pace == "stride":
-        strides = np.asarray(cfg.pretext_strides, dtype=np.int64)[labels["pace_label"]]
-        pos = stride_positions(L.astype(np.int64), strides, u[:, 1], T_p)
+    if cfg.pretext_pace == "stride":   # integer positions: frames are read as they are, never blended
+        step = np.asarray(cfg.pretext_strides, dtype=np.float64)[labels["pace_label"]]
+        start = stride_starts(L, step, u[:, 1], T_p)
     else:
         ratio = np.asarray(cfg.pretext_paces, dtype=np.float64)[labels["pace_label"]]
-        pos = crop_positions(L, ratio, u[:, 1], T_p)
-    if cfg.pretext_reverse:
+        start, step = crop_to_steps(L, ratio, u[:, 1], T_p)
+    if cfg.pretext_reverse:   # the same positions from the last one backwards (also when reflected)
         labels["dir_label"] = _classes(u[:, 3], 2)
-        pos = np.where(labels["dir_label"][:, None] == 1, pos[:, ::-1], pos)
+        back = labels["dir_label"] == 1
+        start, step = np.where(back, start + step * (T_p - 1), start), np.where(back, -step, step)
     R = shear_matrices(u[:, 4:10], cfg.pretext_shear)
     n_spatial = spatial_classes(cfg)
     if n_spatial:
         labels["spatial_label"] = _classes(u[:, 2], n_spatial)
     if cfg.pretext_spatial == "rotation":
-        R = _rotation_z(np.asarray(cfg.pretext_rotations_deg, dtype=np.float64)[labels["spatial_label"]]) @ R
-    dev = x.device
-    idx = torch.from_numpy(np.ascontiguousarray(pos)).to(dev)
-    C, M = x.shape[1], x.shape[4]
-    clip = torch.gather(x, 2, idx.view(N, 1, T_p, 1, 1).expand(N, C, T_p, V, M))
-    view = torch.einsum("nij,njtvm->nitvm", torch.from_numpy(R).to(dev, x.dtype), clip)
-    view = torch.where(torch.from_numpy(L > 0).to(dev).view(N, 1, 1, 1, 1), view, view.new_zeros(()))
+        R = axis_rotation(np.asarray(cfg.pretext_rotations_deg, dtype=np.float64)[labels["spatial_label"]], 2) @ R
+    p = torch.from_numpy(np.concatenate([start[:, None], step[:, None], R.reshape(N, 9)], 1)).to(x.device)
+    view = ops.skeleton_augment(x, valid_frames, p[:, 0], p[:, 1], p[:, 2:].view(N, 3, 3), T_p,
+                                reflect=cfg.pretext_pace == "stride")
     if cfg.pretext_spatial == "freeze":
-        anchors = torch.from_numpy(_freeze_anchors(labels["spatial_label"], V)).to(dev)
+        anchors = torch.from_numpy(_freeze_anchors(labels["spatial_label"], V)).to(x.device)
         view = freeze_parts(view, anchors)
     out = {"pretext": view}
-    out.update({k: torch.from_numpy(v).to(dev) for k, v in labels.items()})
+    out.update({k: torch.from_numpy(v).to(x.device) for k, v in labels.items()})
     return out

@@ -67,9 +67,11 @@ def graph_conv_loop(x, weight, bias, A):
 
 
 def skeleton_augment(x: torch.Tensor, valid_frames: torch.Tensor, start: torch.Tensor,
-                     step: torch.Tensor, R: torch.Tensor, T_out: int) -> torch.Tensor:
+                     step: torch.Tensor, R: torch.Tensor, T_out: int, reflect: bool = False) -> torch.Tensor:
     """Batched temporal resample (linear interpolation, clamped to the valid
     frames, negative step = reversed playback) followed by a per-sample 3x3 map.
+    reflect: positions are folded into the valid frames by ping-pong playback
+    (period 2*(valid-1), q = p - period*floor(p/period)) instead of clamped.
 
     x (N,3,T,V,M), valid_frames (N,) int64, start (N,), step (N,), R (N,3,3) -> (N,3,T_out,V,M)
     """
@@ -82,6 +84,10 @@ def skeleton_augment(x: torch.Tensor, valid_frames: torch.Tensor, start: torch.T
     j = torch.arange(T_out, device=x.device, dtype=x.dtype)
     p = start.to(x.dtype).view(N, 1) + j.view(1, T_out) * step.to(x.dtype).view(N, 1)
     last = (vf - 1).clamp(min=0).to(x.dtype).view(N, 1)
+    if reflect:
+        period = 2 * last
+        q = p - period * torch.floor(p / period)
+        p = torch.where(last > 0, torch.where(q > last, period - q, q), torch.zeros_like(p))
     p = torch.minimum(p.clamp(min=0), last)
     i0 = p.floor()
     frac = (p - i0).view(N, 1, T_out, 1, 1)

@@ -21,9 +21,10 @@ TORCH_LIBRARY(cpstn, m) {
       "Tensor A, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)");
   // out[n,:,j,v,m] = R[n] @ lerp(x[n,:,i0,v,m], x[n,:,i1,v,m], frac(p)),
   // p = clamp(start[n] + j*step[n], 0, valid_frames[n]-1), i0 = floor(p),
-  // i1 = min(i0+1, valid_frames[n]-1); valid_frames 0 gives zeros.
+  // i1 = min(i0+1, valid_frames[n]-1); valid_frames 0 gives zeros. reflect: instead of
+  // the clamp, p is folded into [0, valid_frames[n]-1] by ping-pong playback.
   // x (N,3,T,V,M), valid_frames (N,) int64, start/step (N,), R (N,3,3) -> (N,3,T_out,V,M)
   m.def(
       "skeleton_augment(Tensor x, Tensor valid_frames, Tensor start, Tensor step, "
-      "Tensor R, int T_out) -> Tensor");
+      "Tensor R, int T_out, bool reflect=False) -> Tensor");
 }

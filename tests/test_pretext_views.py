@@ -6,7 +6,7 @@ import torch
 from cpstn_min import augment
 from cpstn_min.config import AugmentConfig
 from cpstn_min.graph import body_parts
-from cpstn_min.pretext_views import freeze_parts, reflect, stride_positions
+from cpstn_min.pretext_views import freeze_parts
 
 
 def gen(seed=0):
@@ -31,10 +31,26 @@ def mean_speed(view):
     return (view[:, :, 1:] - view[:, :, :-1]).norm(dim=1).mean(dim=(1, 2, 3))
 
 
+def frame_numbers(N, T, L):
+    """Clips whose x coordinate is the frame number (1-based, so padding stays 0), and the
+    positions a view read: view x - 1."""
+    x = torch.zeros(N, 3, T, 1, 1, dtype=torch.float64)
+    x[:, 0, :, 0, 0] = torch.arange(1, T + 1, dtype=torch.float64)
+    for n, length in enumerate(np.broadcast_to(L, (N,))):
+        x[n, :, length:] = 0
+    return x
+
+
+def positions(x, L, cfg, seed=0):
+    views = augment.make_views(x, torch.as_tensor(np.broadcast_to(L, (x.shape[0],)).copy()), gen(seed), cfg,
+                               contrastive=False)
+    return (views["pretext"][:, 0, :, 0, 0] - 1).round().long().numpy(), views
+
+
 def test_long_clip_positions_step_by_the_stride():
-    L = np.full(200, 300)
     for s in (1, 2, 3, 4):
-        pos = stride_positions(L, np.full(200, s), np.random.default_rng(s).random(200), 32)
+        cfg = AugmentConfig(T_out=32, pretext_strides=(s,), pretext_spatial="none")
+        pos, _ = positions(frame_numbers(200, 300, 300), 300, cfg, seed=s)
         assert (np.diff(pos, axis=1) == s).all()
         assert pos.min() >= 0 and pos.max() <= 299
         assert len(np.unique(pos[:, 0])) > 50                       # the start moves through the room
@@ -42,15 +58,27 @@ def test_long_clip_positions_step_by_the_stride():
 
 def test_short_clip_plays_back_and_forth_at_the_same_speed():
     L = np.array([40, 10, 2, 1])
-    pos = stride_positions(L, np.full(4, 3), np.zeros(4), 32)
+    cfg = AugmentConfig(T_out=32, pretext_strides=(3,), pretext_spatial="none")
+    pos, _ = positions(frame_numbers(4, 50, L), L, cfg)
     for n, length in enumerate(L):
         assert pos[n].min() >= 0 and pos[n].max() <= length - 1
         if length > 3:   # every step moves 3 frames, except where it turns at an end
             steps = np.abs(np.diff(pos[n]))
             assert (steps <= 3).all() and np.mean(steps == 3) > 0.8
     assert (pos[3] == 0).all()
-    np.testing.assert_array_equal(reflect(np.array([0, 4, 5, 9, 10, 11, -1]), np.array(5)),
-                                  [0, 4, 5, 1, 0, 1, 1])
+
+
+def test_reversed_view_reads_the_same_frames_backwards():
+    L = np.array([300, 30] * 50)
+    x = frame_numbers(100, 300, L)
+    cfg = AugmentConfig(T_out=32, pretext_spatial="none", pretext_reverse=True)
+    pos, views = positions(x, L, cfg)
+    back = views["dir_label"].numpy() == 1
+    assert 20 < back.sum() < 80
+    strides = np.asarray(cfg.pretext_strides)[views["pace_label"].numpy()]
+    turned = np.where(back[:, None], pos[:, ::-1], pos)              # forward order again
+    long = L == 300
+    np.testing.assert_array_equal(np.diff(turned[long], axis=1), np.broadcast_to(strides[long, None], (long.sum(), 31)))
 
 
 @pytest.mark.parametrize("length", [300, 60])

@@ -2,6 +2,7 @@
 literally, the kernels against the reference (edge cases, dtypes, strided
 inputs), opcheck, determinism and input errors. x (N,3,T,V,M) -> (N,3,T_out,V,M).
 """
+import itertools
 import math
 
 import pytest
@@ -20,8 +21,9 @@ requires_cuda_kernel = pytest.mark.skipif(not (torch.cuda.is_available() and _ha
                                           reason="needs a GPU and the CUDA build")
 
 
-def formula_loop(x, valid_frames, start, step, R, T_out):
-    """DESIGN.md read literally: one sample and one output frame at a time, positions in Python floats."""
+def formula_loop(x, valid_frames, start, step, R, T_out, reflect=False):
+    """DESIGN.md read literally: one sample and one output frame at a time, positions in Python
+    floats; reflect: ping-pong playback, the position folded back at the first and last frame."""
     N, C, T, V, M = x.shape
     out = x.new_zeros(N, C, T_out, V, M)
     for n in range(N):
@@ -29,7 +31,12 @@ def formula_loop(x, valid_frames, start, step, R, T_out):
         if L == 0:
             continue
         for j in range(T_out):
-            p = min(max(float(start[n]) + j * float(step[n]), 0.0), L - 1)
+            p = float(start[n]) + j * float(step[n])
+            if reflect:
+                period = 2.0 * (L - 1)
+                p = 0.0 if L == 1 else p % period          # Python's % lies in [0, period)
+                p = period - p if p > L - 1 else p
+            p = min(max(p, 0.0), L - 1)
             i0 = math.floor(p)
             i1 = min(i0 + 1, L - 1)
             clip = x[n, :, i0] + (p - i0) * (x[n, :, i1] - x[n, :, i0])          # (3,V,M)
@@ -57,6 +64,7 @@ def sample_inputs(dtype=torch.float32, device="cpu", seed=0):
         ("beyond valid range", make(3, 16, 25, 2, [10, 4, 16], [-3.0, 2.5, 12.0], [2.5, 1.75, 3.0], 8)),
         ("integer positions", make(2, 11, 25, 2, [11, 11], [0.0, 10.0], [1.0, -1.0], 11)),
         ("no frames at all", make(2, 0, 25, 2, [0, 0], [0.0, 1.0], [1.0, 1.0], 4)),
+        ("views longer than the clip", make(3, 12, 25, 1, [12, 5, 9], [0.0, 3.0, 2.25], [3.0, -2.0, 1.7], 20)),
     ]
 
 
@@ -64,12 +72,21 @@ CASES = sample_inputs()
 IDS = [name for name, _ in CASES]
 
 
+@pytest.mark.parametrize("reflect", [False, True], ids=["clamp", "reflect"])
 @pytest.mark.parametrize("name,args", CASES, ids=IDS)
-def test_reference_is_the_design_formula(name, args):
+def test_reference_is_the_design_formula(name, args, reflect):
     x, vf, start, step, R, T_out = args
     x, start, step, R = x.double(), start.double(), step.double(), R.double()
-    expected = formula_loop(x, vf, start, step, R, T_out)
-    torch.testing.assert_close(reference.skeleton_augment(x, vf, start, step, R, T_out), expected)
+    expected = formula_loop(x, vf, start, step, R, T_out, reflect)
+    torch.testing.assert_close(reference.skeleton_augment(x, vf, start, step, R, T_out, reflect), expected)
+
+
+def test_reflect_plays_a_short_clip_back_and_forth():
+    x = torch.arange(5, dtype=torch.float64).view(1, 1, 5, 1, 1).expand(1, 3, 5, 1, 1).contiguous()
+    args = (x, torch.tensor([5]), torch.zeros(1), torch.full((1,), 2.0), torch.eye(3, dtype=torch.float64)[None], 7)
+    frames = lambda out: out[0, 0, :, 0, 0].tolist()  # noqa: E731
+    assert frames(reference.skeleton_augment(*args, reflect=True)) == [0, 2, 4, 2, 0, 2, 4]
+    assert frames(reference.skeleton_augment(*args)) == [0, 2, 4, 4, 4, 4, 4]
 
 
 def test_reference_zero_clip_even_if_frame_zero_is_not_finite():
@@ -91,14 +108,15 @@ def _strided_variants(x):
 
 def _check_kernel(device, dtype):
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
-    for name, (x, vf, start, step, R, T_out) in sample_inputs(dtype, device):
-        expected = reference.skeleton_augment(x, vf, start, step, R, T_out)
-        got = torch.ops.cpstn.skeleton_augment(x, vf, start, step, R, T_out)
+    for (name, (x, vf, start, step, R, T_out)), reflect in itertools.product(sample_inputs(dtype, device),
+                                                                             (False, True)):
+        expected = reference.skeleton_augment(x, vf, start, step, R, T_out, reflect)
+        got = torch.ops.cpstn.skeleton_augment(x, vf, start, step, R, T_out, reflect)
         assert got.shape == expected.shape and got.dtype == dtype and got.is_contiguous(), name
-        torch.testing.assert_close(got, expected, **tol, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(got, expected, **tol, msg=lambda m: f"{name}, reflect {reflect}: {m}")
         for layout, xs in _strided_variants(x).items():
-            torch.testing.assert_close(torch.ops.cpstn.skeleton_augment(xs, vf, start, step, R, T_out),
-                                       expected, **tol, msg=lambda m: f"{name}, {layout}: {m}")
+            torch.testing.assert_close(torch.ops.cpstn.skeleton_augment(xs, vf, start, step, R, T_out, reflect),
+                                       expected, **tol, msg=lambda m: f"{name}, {layout}, reflect {reflect}: {m}")
 
 
 @requires_cpu_kernel
@@ -138,6 +156,7 @@ def test_kernel_accepts_float64_parameters_for_float32_clips():
 @pytest.mark.parametrize("name,args", [CASES[0], CASES[2]], ids=[IDS[0], IDS[2]])
 def test_opcheck(name, args):
     torch.library.opcheck(torch.ops.cpstn.skeleton_augment.default, args)
+    torch.library.opcheck(torch.ops.cpstn.skeleton_augment.default, args + (True,))
 
 
 def _bad_inputs():

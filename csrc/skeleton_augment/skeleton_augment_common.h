@@ -3,9 +3,13 @@
 //
 //   p  = clamp(start + j*step, 0, valid-1),  i0 = floor(p),  i1 = min(i0+1, valid-1)
 //   out[:, j, v, m] = R @ (x[:, i0, v, m] + frac(p) * (x[:, i1, v, m] - x[:, i0, v, m]))
+// With reflect, p = start + j*step is first folded into [0, valid-1] by ping-pong
+// playback (period 2*(valid-1)) instead of being clamped: a view longer than the clip
+// plays it back and forth at the same speed instead of freezing on the last frame.
 #pragma once
 
 #include <c10/macros/Macros.h>
+#include <cmath>
 #include <cstdint>
 
 namespace cpstn {
@@ -36,13 +40,29 @@ C10_HOST_DEVICE inline double mul_unfused(double a, double b) {
 #endif
 }
 
+// p folded into [0, last] with period 2*last, as q = p - period*floor(p/period), each
+// operation rounded on its own like the reference; 0 when last is 0.
+template <typename scalar_t>
+C10_HOST_DEVICE inline scalar_t reflect_position(scalar_t p, scalar_t last) {
+  if (!(last > scalar_t(0))) return scalar_t(0);
+  const scalar_t period = scalar_t(2) * last;
+#ifdef __CUDA_ARCH__
+  const scalar_t turns = floor(p / period);
+#else
+  const scalar_t turns = std::floor(p / period);
+#endif
+  const scalar_t q = p - mul_unfused(period, turns);
+  return q > last ? period - q : q;
+}
+
 // Requires valid >= 1. The position is computed in scalar_t, term by term, as
 // the reference does, so both agree on which frames are read.
 template <typename scalar_t>
 C10_HOST_DEVICE inline FrameSample<scalar_t> sample_frame(scalar_t start, scalar_t step, int64_t j,
-                                                          int64_t valid) {
+                                                          int64_t valid, bool reflect) {
   const scalar_t last = static_cast<scalar_t>(valid - 1);
   scalar_t p = start + mul_unfused(static_cast<scalar_t>(j), step);
+  if (reflect) p = reflect_position(p, last);
   // `!(p > 0)` also catches NaN, so a bad start/step can never index out of bounds
   p = !(p > scalar_t(0)) ? scalar_t(0) : p;
   p = p > last ? last : p;

@@ -80,6 +80,7 @@ struct AugmentArgs {
   const scalar_t *start, *step, *R;
   scalar_t* out;
   int64_t T_out, V, M;
+  bool reflect;
 };
 
 // Output frames [begin, end) of the flattened (sample, output frame) range.
@@ -98,7 +99,7 @@ C10_ALWAYS_INLINE void augment_frames(const AugmentArgs<scalar_t>& a, int64_t be
       for (int c = 0; c < 3; ++c) std::fill_n(o + c * out_cstride, VM, scalar_t(0));
       continue;
     }
-    const auto s = sample_frame<scalar_t>(a.start[n], a.step[n], j, valid);
+    const auto s = sample_frame<scalar_t>(a.start[n], a.step[n], j, valid, a.reflect);
     const scalar_t* lo = a.x + n * a.sN + s.i0 * a.sT;
     const scalar_t* hi = a.x + n * a.sN + s.i1 * a.sT;
     // a local copy: the compiler then knows stores to out cannot change R and
@@ -140,7 +141,7 @@ CPSTN_SIMD_CLONES void augment_frames_simd(const AugmentArgs<double>& a, int64_t
 }
 
 at::Tensor skeleton_augment_cpu(const at::Tensor& x, const at::Tensor& valid_frames, const at::Tensor& start,
-                                const at::Tensor& step, const at::Tensor& R, int64_t T_out) {
+                                const at::Tensor& step, const at::Tensor& R, int64_t T_out, bool reflect) {
   const auto params = check_skeleton_augment_args(x, valid_frames, start, step, R, T_out);
   auto out = at::empty({x.size(0), 3, T_out, x.size(3), x.size(4)},
                        x.options().memory_format(at::MemoryFormat::Contiguous));
@@ -150,7 +151,7 @@ at::Tensor skeleton_augment_cpu(const at::Tensor& x, const at::Tensor& valid_fra
     const AugmentArgs<scalar_t> args{x.data_ptr<scalar_t>(), x.stride(0), x.stride(1), x.stride(2), x.stride(3),
                                      x.stride(4), vf.data_ptr<int64_t>(), params.start.data_ptr<scalar_t>(),
                                      params.step.data_ptr<scalar_t>(), params.R.data_ptr<scalar_t>(),
-                                     out.data_ptr<scalar_t>(), T_out, x.size(3), x.size(4)};
+                                     out.data_ptr<scalar_t>(), T_out, x.size(3), x.size(4), reflect};
     // tasks of at least ~16k output values, so threads are not woken for tiny batches
     const int64_t grain = std::max<int64_t>(1, 16384 / (3 * x.size(3) * x.size(4)));
     at::parallel_for(0, x.size(0) * T_out, grain,

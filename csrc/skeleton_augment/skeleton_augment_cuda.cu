@@ -23,7 +23,7 @@ __global__ void skeleton_augment_kernel(const scalar_t* __restrict__ x, XStrides
                                         const int64_t* __restrict__ valid_frames,
                                         const scalar_t* __restrict__ start, const scalar_t* __restrict__ step,
                                         const scalar_t* __restrict__ R, scalar_t* __restrict__ out, int64_t N,
-                                        int64_t T_out, int64_t M, int64_t VM) {
+                                        int64_t T_out, int64_t M, int64_t VM, bool reflect) {
   const int64_t total = N * T_out * VM;
   const int64_t out_cstride = T_out * VM;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
@@ -36,7 +36,7 @@ __global__ void skeleton_augment_kernel(const scalar_t* __restrict__ x, XStrides
       for (int c = 0; c < 3; ++c) o[c * out_cstride] = scalar_t(0);
       continue;
     }
-    const auto s = sample_frame<scalar_t>(start[n], step[n], j, valid);
+    const auto s = sample_frame<scalar_t>(start[n], step[n], j, valid, reflect);
     const int64_t off = n * xs.n + (k / M) * xs.v + (k % M) * xs.m;
     augment_point(x + off + s.i0 * xs.t, x + off + s.i1 * xs.t, xs.c, s.frac, R + 9 * n, o, out_cstride);
   }
@@ -45,7 +45,7 @@ __global__ void skeleton_augment_kernel(const scalar_t* __restrict__ x, XStrides
 }  // namespace
 
 at::Tensor skeleton_augment_cuda(const at::Tensor& x, const at::Tensor& valid_frames, const at::Tensor& start,
-                                 const at::Tensor& step, const at::Tensor& R, int64_t T_out) {
+                                 const at::Tensor& step, const at::Tensor& R, int64_t T_out, bool reflect) {
   const c10::cuda::CUDAGuard guard(x.device());
   const auto params = check_skeleton_augment_args(x, valid_frames, start, step, R, T_out);
   const int64_t N = x.size(0), V = x.size(3), M = x.size(4);
@@ -61,7 +61,7 @@ at::Tensor skeleton_augment_cuda(const at::Tensor& x, const at::Tensor& valid_fr
     skeleton_augment_kernel<scalar_t><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
         x.data_ptr<scalar_t>(), xs, vf.data_ptr<int64_t>(), params.start.data_ptr<scalar_t>(),
         params.step.data_ptr<scalar_t>(), params.R.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), N, T_out, M,
-        V * M);
+        V * M, reflect);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return out;
