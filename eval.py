@@ -13,7 +13,7 @@ frames, without augmentation. linear and knn run the frozen encoder once over
 both splits and cache the pooled features (RUN/feature_cache/), so reruns and
 the probe's 100 epochs do not touch the encoder again. Results: a table,
 RUN/eval_<protocol>.json, RUN/eval_<protocol>.png (curves + confusion matrix;
-eval_linear_standardized.* with --standardize), and as the last line
+eval_linear_recipe.* with --probe recipe), and as the last line
 `<protocol> top1=XX.XX top5=YY.YY`. semi saves its label
 subset (RUN/label_subset_*.json, reused by later runs), draws
 RUN/eval_semi_<pct>pct.png and keeps every fraction's numbers in eval_semi.json
@@ -29,7 +29,7 @@ import sys
 import torch
 
 from cpstn_min import errors
-from cpstn_min.config import EvalConfig
+from cpstn_min.config import PROBE_LR, EvalConfig
 from cpstn_min.evaluation import evaluate
 from cpstn_min.evaluation.protocols import PROTOCOLS
 
@@ -57,12 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      "CHECKPOINT_DIR/random_init with --random-init)")
     p.add_argument("--epochs", type=int, help=f"linear ({d.linear_epochs}) / semi and finetune "
                                               f"({d.finetune_epochs}) epochs; lr decays at 80%%")
-    p.add_argument("--lr", type=float, help=f"linear ({d.linear_lr}) / finetune ({d.finetune_lr}) lr")
+    p.add_argument("--lr", type=float, help=f"linear (the probe's own: {PROBE_LR}) / finetune "
+                                            f"({d.finetune_lr}) lr")
     p.add_argument("--batch-size", type=int, default=d.batch_size,
                    help=f"extraction / test batch size (default {d.batch_size})")
-    p.add_argument("--standardize", action="store_true",
-                   help="linear: standardize each feature dimension over the training set before the "
-                        "probe (not part of the SkeletonCLR/AimCLR recipe; off by default)")
+    p.add_argument("--probe", choices=tuple(PROBE_LR), default=d.linear_probe,
+                   help="linear: 'standardized' (default) maps every feature dimension to zero mean and unit "
+                        "variance over the training set first and converges on every encoder; 'recipe' is "
+                        "SkeletonCLR/AimCLR's lr 3.0 on raw features (for comparison with the literature)")
     p.add_argument("--k", type=int, default=d.knn_k, help=f"knn: neighbours (default {d.knn_k})")
     p.add_argument("--temperature", type=float, default=d.knn_temperature,
                    help=f"knn: votes weigh exp(cosine / temperature) (default {d.knn_temperature})")
@@ -83,7 +85,7 @@ def eval_config(args: argparse.Namespace) -> EvalConfig:
                    label_subset=args.label_subset, subset_seed=args.subset_seed, seed=args.seed,
                    device=args.device, batch_size=args.batch_size, cache_features=not args.no_cache,
                    resume=args.resume, progress=not args.quiet, knn_k=args.k,
-                   knn_temperature=args.temperature, linear_standardize=args.standardize)
+                   knn_temperature=args.temperature, linear_probe=args.probe)
     if args.epochs is not None:
         e = e.with_epochs(args.epochs)
     if args.lr is not None:

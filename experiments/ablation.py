@@ -1,22 +1,22 @@
-"""Ablation on the synthetic benchmark: what each part of CP-STN adds.
+"""Ablation on the synthetic benchmark: what each part of CP-STN adds, against baselines and a ceiling.
 
-    python experiments/ablation.py                       # the README table (about half an hour)
-    python experiments/ablation.py --splits xsub --set augment.pretext_shear=0.5
+    python experiments/ablation.py                  # the README table, both splits
+    python experiments/ablation.py --quick          # a smaller, labelled variant for iterating
+    python experiments/ablation.py --splits xsub --set model.pretext_block=7
 
-For each split (xsub, xview) and seed, pretrains one model per row of VARIANTS
-with the same data, epochs and seed — SkeletonCLR (contrastive only), pretext
-only and CP-STN (both) — through training.main(Config), and evaluates them and
-a randomly initialised encoder with every column of COLUMNS (linear probe, the
-same on standardized features, kNN on frozen features) through
-evaluation.evaluate(EvalConfig). Prints and writes a markdown table of top-1
-accuracy, mean ± sample standard deviation over seeds, to --results (and
---results with .json: every run's numbers), and into README.md between
-`<!-- ablation:start -->` and `<!-- ablation:end -->`.
+For each split (xsub, xview) and seed, the rows of VARIANTS: SkeletonCLR (contrastive
+only), pretext only and CP-STN pretrained through training.main(Config) with the same
+data, epochs and seed; a random-init encoder; a supervised ST-GCN trained from scratch
+(the ceiling); plus chance and a logistic regression on raw joints. Columns (COLUMNS,
+through evaluation.evaluate(EvalConfig)): kNN, the SkeletonCLR/AimCLR linear recipe and
+the default standardized probe, all on frozen features, then the paired difference
+CP-STN - SkeletonCLR with its 95% confidence interval, and each pretext head's final
+training accuracy. Writes the markdown table to --results (every run's numbers in the
+.json beside it) and into README.md between `<!-- ablation:start -->` and `<!-- ablation:end -->`.
 
-Runs are resumable: each finished run leaves RUN/result.json and is skipped
-next time if it was made with the same settings (--fresh redoes them); an
-interrupted pretraining resumes from its checkpoint. --epochs,
---synthetic-train, --hidden-channels, --seeds and --splits scale it.
+Runs are resumable: each finished run leaves RUN/result.json and is skipped next time if
+it was made with the same settings (--fresh redoes them); an interrupted pretraining
+resumes from its checkpoint.
 """
 import argparse
 import dataclasses
@@ -36,31 +36,42 @@ from cpstn_min.config import Config, EvalConfig, decay_at_80pct  # noqa: E402
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
 from cpstn_min.evaluation import evaluate  # noqa: E402
 from cpstn_min.training.args import apply  # noqa: E402
-from experiments.tables import mean_std, without_flags, write_between, write_json, write_text  # noqa: E402
+from cpstn_min.data import build_dataset  # noqa: E402
+from cpstn_min.data.synthetic.baselines import raw_joint_baselines  # noqa: E402
+from experiments.ablation_table import markdown_table, ratio_to_supervised  # noqa: E402
+from experiments.tables import without_flags, write_between, write_json, write_text  # noqa: E402
 
-# rows: name -> (table label, pretraining settings on top of the shared ones, as for --set;
-# None: a random-init encoder of the RANDOM_INIT_OF run's configuration, not pretrained)
+# rows: name -> (table label, how the row is made: a dict of pretraining settings on top of the
+# shared ones (as for --set), "random" (a random-init encoder of the RANDOM_INIT_OF run's
+# configuration) or "supervised" (that configuration trained end to end with labels: the ceiling))
 VARIANTS = {
-    "random": ("random-init encoder", None),
+    "random": ("random-init encoder", "random"),
     "skeletonclr": ("SkeletonCLR baseline (contrastive only, `--no-pretext`)", {"model.pretext": False}),
     "pretext": ("pretext tasks only (`--no-contrastive`)", {"model.contrastive": False}),
     "cpstn": ("CP-STN (contrastive + pretext)", {}),
+    "supervised": ("supervised ST-GCN from scratch (labels; end to end)", "supervised"),
 }
 RANDOM_INIT_OF = "cpstn"
-# columns (for each split): name -> (header, EvalConfig fields): the linear-probe recipe, the same
-# probe on standardized features (the recipe's lr 3.0 does not converge on every encoder's
-# features here), kNN. The name is the key of the column's top-1 in result.json.
+# columns (for each split): name -> (header, EvalConfig fields) on frozen features: kNN, the
+# SkeletonCLR/AimCLR linear recipe (lr 3.0 on raw features), and the default probe on standardized
+# features, which converges on every encoder. The name is the key of the column's top-1 in
+# result.json; the supervised row fills "probe" with its own end-to-end accuracy.
 COLUMNS = {
-    "linear": ("linear", {"protocol": "linear"}),
-    "linear_std": ("linear, std. features", {"protocol": "linear", "linear_standardize": True}),
     "knn": ("kNN", {"protocol": "knn"}),
+    "recipe": ("linear, recipe", {"protocol": "linear", "linear_probe": "recipe"}),
+    "probe": ("linear, standardized", {"protocol": "linear", "linear_probe": "standardized"}),
 }
 # flags that change a run's numbers: a saved result made with other values is not reused
 RUN_SETTINGS = ("epochs", "batch_size", "synthetic_train", "synthetic_val", "hidden_channels",
-                "feature_dim", "frames", "queue_size", "probe_epochs", "lambda_spatial", "lambda_pace", "set")
+                "feature_dim", "frames", "queue_size", "probe_epochs", "supervised_epochs",
+                "lambda_spatial", "lambda_pace", "set")
 RENAMED_SETTINGS = {"train_clips": "synthetic_train", "val_clips": "synthetic_val", "t_out": "frames"}
 WHERE_FLAGS = ("--out-dir", "--results", "--readme")
 START, END = "<!-- ablation:start -->", "<!-- ablation:end -->"
+# --quick: a smaller benchmark for iterating (about a tenth of the compute), never written to the README
+QUICK = {"seeds": [1, 2], "splits": ["xsub"], "synthetic_train": 1300, "epochs": 8, "supervised_epochs": 15,
+         "out_dir": "runs/ablation_quick", "readme": "",
+         "results": os.path.join(ROOT, "experiments", "results", "ablation_quick.md")}
 
 
 def build_parser():
@@ -69,15 +80,19 @@ def build_parser():
     p.add_argument("--splits", nargs="+", default=["xsub", "xview"])
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    p.add_argument("--epochs", type=int, default=10, help="pretraining epochs (lr x0.1 at 80%%)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--synthetic-train", type=int, default=600, help="synthetic training clips per split")
-    p.add_argument("--synthetic-val", type=int, default=300, help="synthetic test clips per split")
+    p.add_argument("--quick", action="store_true",
+                   help=f"a smaller benchmark for iterating, labelled as such: {QUICK} (flags given win)")
+    p.add_argument("--epochs", type=int, default=15, help="pretraining epochs (lr x0.1 at 80%%)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--synthetic-train", type=int, default=2600, help="synthetic training clips per split")
+    p.add_argument("--synthetic-val", type=int, default=1300, help="synthetic test clips per split")
     p.add_argument("--hidden-channels", type=int, default=8, help="ST-GCN width (paper setting: 16)")
     p.add_argument("--feature-dim", type=int, default=128, help="pooled feature size (paper setting: 256)")
     p.add_argument("--frames", type=int, default=32, help="frames per view (paper setting: 50)")
-    p.add_argument("--queue-size", type=int, default=256)
+    p.add_argument("--queue-size", type=int, default=1024)
     p.add_argument("--probe-epochs", type=int, default=100, help="linear-probe epochs (lr x0.1 at 80%%)")
+    p.add_argument("--supervised-epochs", type=int, default=30,
+                   help="epochs of the supervised row (finetune protocol from random init)")
     p.add_argument("--lambda-spatial", type=float, default=1.0, help="weight of the spatial pretext loss")
     p.add_argument("--lambda-pace", type=float, default=1.0, help="weight of the pace pretext loss")
     p.add_argument("--set", nargs="+", default=[], metavar="SECTION.FIELD=VALUE",
@@ -103,7 +118,8 @@ def pretrain_config(args, split: str, seed: int, variant: str, out_dir: str) -> 
     cfg.train.epochs, cfg.train.batch_size, cfg.train.seed = args.epochs, args.batch_size, seed
     cfg.train.lr_steps = decay_at_80pct(args.epochs)
     cfg.train.device, cfg.train.out_dir = args.device, out_dir
-    values = {**VARIANTS[variant][1], **settings_of(args.set)}
+    kind = VARIANTS[variant][1]
+    values = {**(kind if isinstance(kind, dict) else {}), **settings_of(args.set)}
     try:
         cfg = apply(cfg, values)
     except UsageError as e:
@@ -129,18 +145,35 @@ def settings_of(items) -> dict:
     return values
 
 
-def evaluate_run(checkpoint: str, out_dir: str, args, seed: int, random_init: bool) -> dict:
-    """Every column's top-1 through evaluation.evaluate; log lines go to out_dir/eval.log."""
-    base = EvalConfig(checkpoint=checkpoint, random_init=random_init, out_dir=out_dir, seed=seed,
-                      device=args.device, progress=False).with_epochs(args.probe_epochs)
-    top1 = {}
+def evaluate_run(checkpoint: str, out_dir: str, args, seed: int, kind) -> dict:
+    """Every column's top-1 through evaluation.evaluate (the supervised row: its own accuracy
+    after end-to-end training, in "probe"); log lines go to out_dir/eval.log."""
+    base = EvalConfig(checkpoint=checkpoint, random_init=kind in ("random", "supervised"), out_dir=out_dir,
+                      seed=seed, device=args.device, progress=False).with_epochs(args.probe_epochs)
+    top1 = dict.fromkeys(COLUMNS)
     with open(os.path.join(out_dir, "eval.log"), "a") as log_file:
         log = lambda *a: print(*a, file=log_file, flush=True)  # noqa: E731
+        if kind == "supervised":
+            ecfg = dataclasses.replace(base, protocol="finetune", finetune_epochs=args.supervised_epochs,
+                                       finetune_milestones=decay_at_80pct(args.supervised_epochs))
+            record = evaluate(ecfg, log=log)
+            return {**top1, "probe": record["top1"], "num_classes": record["num_classes"]}
         for column, (_, fields) in COLUMNS.items():
             record = evaluate(dataclasses.replace(base, **fields), log=log)
             top1[column] = record["top1"]
             top1["num_classes"] = record["num_classes"]
     return top1
+
+
+def pretext_heads(run_dir: str) -> dict:
+    """{task: training accuracy of the last epoch} from the run's log.jsonl ({} without heads)."""
+    path = os.path.join(run_dir, "log.jsonl")
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        epochs = [r for r in map(json.loads, f) if r.get("type") == "epoch"]
+    last = epochs[-1] if epochs else {}
+    return {k[len("acc_"):]: v for k, v in last.items() if k.startswith("acc_") and k != "acc_nce"}
 
 
 def saved_result(path: str, settings: dict):
@@ -162,7 +195,7 @@ def saved_result(path: str, settings: dict):
 
 
 def run_one(args, split: str, seed: int, variant: str, done: dict) -> dict:
-    """Pretrain (unless random) and evaluate one model; done: (split, seed, variant) -> result."""
+    """Pretrain (unless random / supervised) and evaluate one row; done: (split, seed, variant) -> result."""
     if (split, seed, variant) in done:
         return done[split, seed, variant]
     run_dir = os.path.join(args.out_dir, split, f"seed{seed}", variant)
@@ -173,44 +206,57 @@ def run_one(args, split: str, seed: int, variant: str, done: dict) -> dict:
         return done[split, seed, variant]
     os.makedirs(run_dir, exist_ok=True)
     t0 = time.time()
-    random_init = VARIANTS[variant][1] is None
-    if random_init:   # the RANDOM_INIT_OF run's configuration, fresh weights
+    kind = VARIANTS[variant][1]
+    if isinstance(kind, str):   # the RANDOM_INIT_OF run's configuration, fresh weights
         checkpoint = run_one(args, split, seed, RANDOM_INIT_OF, done)["checkpoint"]
         pretrain_s = 0.0
     else:
-        checkpoint = training.main(pretrain_config(args, split, seed, variant, run_dir))
+        checkpoint = training.main(pretrain_config(args, split, seed, variant, run_dir), log=lambda *a: None)
         pretrain_s = time.time() - t0
     result = {"split": split, "seed": seed, "variant": variant, "checkpoint": checkpoint,
-              "settings": settings, **evaluate_run(checkpoint, run_dir, args, seed, random_init),
-              "pretrain_s": pretrain_s, "total_s": time.time() - t0}
+              "settings": settings, **evaluate_run(checkpoint, run_dir, args, seed, kind),
+              "heads": pretext_heads(run_dir), "pretrain_s": pretrain_s, "total_s": time.time() - t0}
     write_json(result_path, result)
     done[split, seed, variant] = result
     return result
 
 
-def markdown_table(results, args, command: str, minutes: float) -> str:
-    cols = [(s, c) for s in args.splits for c in COLUMNS]
-    header = "| method | " + " | ".join(f"{s} {COLUMNS[c][0]}" for s, c in cols) + " |"
-    lines = [header, "|" + "---|" * (len(cols) + 1)]
-    classes = {r["split"]: r["num_classes"] for r in results}
-    lines.append("| chance | " + " | ".join(f"{100 / classes[s]:.1f}" if s in classes else "–"
-                                           for s, _ in cols) + " |")
-    for variant in args.variants:
-        cells = [mean_std([r[c] for r in results if r["variant"] == variant and r["split"] == s])
-                 for s, c in cols]
-        lines.append(f"| {VARIANTS[variant][0]} | " + " | ".join(cells) + " |")
+def raw_joint_accuracy(args, split: str) -> float:
+    """Top-1 (%) of a logistic regression on raw joints of the same clips (cached per split)."""
+    path = os.path.join(args.out_dir, split, "raw_joints.json")
+    key = {"synthetic_train": args.synthetic_train, "synthetic_val": args.synthetic_val, "set": args.set}
+    if os.path.isfile(path) and not args.fresh:
+        with open(path) as f:
+            saved = json.load(f)
+        if saved["settings"] == key:
+            return saved["top1"]
+    data = pretrain_config(args, split, args.seeds[0], RANDOM_INIT_OF, path).data
+    parts = [build_dataset(data, train) for train in (True, False)]
+    top1 = 100 * raw_joint_baselines(*[(d.data, d.valid_frames, d.labels) for d in parts])["logistic regression"]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_json(path, {"settings": key, "top1": top1})
+    return top1
+
+
+def notes(args, command: str, minutes: float, ratios: dict) -> str:
     seeds = ("seeds " if len(args.seeds) > 1 else "seed ") + ", ".join(map(str, args.seeds))
-    notes = (f"\nTop-1 accuracy (%) on the synthetic test split, mean ± sample standard deviation over "
-             f"{seeds} (the seed sets data order, augmentation and initialisation). Pretraining: "
-             f"{args.epochs} epoch{'s' * (args.epochs != 1)}, batch {args.batch_size}, "
-             f"{args.synthetic_train} training clips, ST-GCN hidden {args.hidden_channels} -> {args.feature_dim}-d features, "
-             f"{args.frames} frames, queue {args.queue_size}, pretext loss weights rot {args.lambda_spatial:g} / "
-             f"pace {args.lambda_pace:g}{''.join(', ' + item for item in args.set)}. "
-             f"Linear probe: frozen encoder, features extracted once, SGD lr 3.0, {args.probe_epochs} epochs "
-             f"(the recipe), and the same on features standardized over the training set. "
-             f"kNN: cosine, k=20, votes exp(cos/0.07). "
-             f"Made by `{command}`: {minutes:.0f} min of runs.\n")
-    return "\n".join(lines) + "\n" + notes
+    ceiling = "; ".join(f"{s}: {100 * r:.0f}%" for s, r in ratios.items() if r is not None)
+    return (f"\n{'**Quick variant (for iterating, not the benchmark).** ' if args.quick else ''}"
+            f"Top-1 accuracy (%) on the synthetic test split ({args.synthetic_val} clips), mean ± sample standard "
+            f"deviation over {seeds} (the seed sets data order, augmentation and initialisation). Pretraining: "
+            f"{args.epochs} epoch{'s' * (args.epochs != 1)}, batch {args.batch_size}, {args.synthetic_train} "
+            f"training clips, ST-GCN hidden {args.hidden_channels} -> {args.feature_dim}-d features, {args.frames} "
+            f"frames, queue {args.queue_size}, pretext loss weights spatial {args.lambda_spatial:g} / pace "
+            f"{args.lambda_pace:g}{''.join(', ' + item for item in args.set)}. kNN: cosine, k=20, votes "
+            f"exp(cos/0.07). Linear, recipe: SkeletonCLR/AimCLR's SGD lr 3.0 on raw frozen features, "
+            f"{args.probe_epochs} epochs. Linear, standardized: the default probe, features standardized over "
+            f"the training set, SGD lr 0.3, {args.probe_epochs} epochs. Supervised: the same encoder and a "
+            f"linear classifier trained from scratch with all labels ({args.supervised_epochs} epochs, "
+            f"eval.py's finetune protocol); its end-to-end accuracy stands in the standardized column. "
+            f"Logistic regression on raw joints: 16 resampled frames, standardized. The paired row gives "
+            f"CP-STN minus SkeletonCLR seed by seed, its mean and 95% confidence interval (Student's t)."
+            f"{' CP-STN linear (standardized) / supervised: ' + ceiling + '.' if ceiling else ''} "
+            f"Made by `{command}`: {minutes:.0f} min of runs.\n")
 
 
 def write_readme(readme: str, table: str) -> bool:
@@ -222,19 +268,32 @@ def result_flags(argv):
     return without_flags(argv, WHERE_FLAGS)
 
 
+def parse_args(argv):
+    args = build_parser().parse_args(argv)
+    if args.quick:   # the preset, except where a flag was given
+        given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
+        for k, v in QUICK.items():
+            if k not in given:
+                setattr(args, k, v)
+    return args
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     command = " ".join(["python experiments/ablation.py", *result_flags(argv)])
     pretrain_config(args, args.splits[0], args.seeds[0], RANDOM_INIT_OF, args.out_dir)  # bad --set: stop now
     jobs = [(s, seed, v) for s in args.splits for seed in args.seeds   # random rows reuse a pretrained run
-            for v in sorted(args.variants, key=lambda v: VARIANTS[v][1] is None)]
+            for v in sorted(args.variants, key=lambda v: isinstance(VARIANTS[v][1], str))]
     done = {}
     results = [run_one(args, *job, done) for job in tqdm(jobs, desc="ablation runs", unit="run")]
+    raw = {s: raw_joint_accuracy(args, s) for s in args.splits}
     compute_minutes = sum(r["total_s"] for r in results) / 60   # summed over resumed sessions too
-    table = markdown_table(results, args, command, compute_minutes)
+    labels = {v: VARIANTS[v][0] for v in VARIANTS}
+    table = markdown_table(results, raw, args.splits, args.variants, labels, {c: h for c, (h, _) in COLUMNS.items()})
+    table += notes(args, command, compute_minutes, {s: ratio_to_supervised(results, s) for s in args.splits})
     write_text(args.results, table)
-    write_json(os.path.splitext(args.results)[0] + ".json", {"args": vars(args), "runs": results})
+    write_json(os.path.splitext(args.results)[0] + ".json", {"args": vars(args), "runs": results, "raw_joints": raw})
     print(table)
     print(f"wrote {args.results}" + (f" and the table in {args.readme}" if write_readme(args.readme, table)
                                       else " (README not updated: no file or no ablation markers)"))

@@ -5,17 +5,8 @@ Every file is written through cpstn_min.atomic.atomic_write, so a kill never lea
 """
 import json
 import os
-import statistics
 
 from cpstn_min.atomic import atomic_write
-
-
-def mean_std(values) -> str:
-    """'mean ± sample standard deviation' with one decimal ('–' for no values)."""
-    if not values:
-        return "–"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {spread:.1f}"
 
 
 def write_between(path: str, start: str, end: str, text: str) -> bool:

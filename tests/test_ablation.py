@@ -15,14 +15,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_ablation_table_goes_between_the_readme_markers(tmp_path):
     args = ablation.build_parser().parse_args(["--splits", "xsub", "--seeds", "1", "2"])
-    runs = [{"split": "xsub", "seed": s, "variant": v, "linear": acc + s, "linear_std": acc,
-             "knn": acc - s, "num_classes": 20}
+    runs = [{"split": "xsub", "seed": s, "variant": v, "recipe": acc + s, "probe": acc,
+             "knn": acc - s, "num_classes": 20, "heads": {"pace": 0.5} if v == "cpstn" else {}}
             for s in (1, 2) for v, acc in (("random", 10.0), ("skeletonclr", 40.0),
                                            ("pretext", 30.0), ("cpstn", 50.0))]
-    table = ablation.markdown_table(runs, args, "python experiments/ablation.py", 31.0)
-    assert "| method | xsub linear | xsub linear, std. features | xsub kNN |" in table
+    runs += [{"split": "xsub", "seed": s, "variant": "supervised", "knn": None, "recipe": None, "probe": 70.0,
+              "num_classes": 20} for s in (1, 2)]
+    labels = {v: label for v, (label, _) in ablation.VARIANTS.items()}
+    headers = {c: h for c, (h, _) in ablation.COLUMNS.items()}
+    table = ablation.markdown_table(runs, {"xsub": 33.0}, ["xsub"], list(ablation.VARIANTS), labels, headers)
+    assert "| method | xsub kNN | xsub linear, recipe | xsub linear, standardized |" in table
     assert "| chance | 5.0 | 5.0 | 5.0 |" in table
-    assert "| CP-STN (contrastive + pretext) | 51.5 ± 0.7 | 50.0 ± 0.0 | 48.5 ± 0.7 |" in table
+    assert "| logistic regression on raw joints | – | – | 33.0 |" in table
+    assert "| CP-STN (contrastive + pretext) | 48.5 ± 0.7 | 51.5 ± 0.7 | 50.0 ± 0.0 |" in table
+    assert "| supervised ST-GCN from scratch (labels; end to end) | – | – | 70.0 ± 0.0 |" in table
+    # CP-STN - SkeletonCLR is +10 on every seed and column: a zero-width interval
+    assert "| **CP-STN − SkeletonCLR baseline**, paired by seed, [95% CI] | +10.0 [+10.0, +10.0] | " \
+           "+10.0 [+10.0, +10.0] | +10.0 [+10.0, +10.0] |" in table
+    assert "| CP-STN (contrastive + pretext) | 50.0 ± 0.0 |" in table.split("pretext head")[1]
+    assert ablation.ratio_to_supervised(runs, "xsub") == pytest.approx(50 / 70)
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\n{ablation.START}\nold table\n{ablation.END}\n\n## next\n")
     for _ in range(2):                         # a rerun replaces the table, never appends
@@ -57,15 +68,15 @@ def test_ablation_reuses_saved_runs_only_with_the_same_settings(tmp_path):
     run_dir = tmp_path / "xsub" / "seed1" / "skeletonclr"
     run_dir.mkdir(parents=True)
     settings = {k: getattr(args, k) for k in ablation.RUN_SETTINGS if k != "set"}   # saved before --set existed
-    saved = {"split": "xsub", "seed": 1, "variant": "skeletonclr", "linear": 12.5, "linear_std": 20.0,
+    saved = {"split": "xsub", "seed": 1, "variant": "skeletonclr", "recipe": 12.5, "probe": 20.0,
              "knn": 15.0, "settings": settings}
     (run_dir / "result.json").write_text(json.dumps(saved))
-    assert ablation.run_one(args, "xsub", 1, "skeletonclr", {})["linear"] == 12.5
-    del saved["linear_std"]                    # made before that column existed: redone, not half-reused
+    assert ablation.run_one(args, "xsub", 1, "skeletonclr", {})["recipe"] == 12.5
+    del saved["probe"]                         # made before that column existed: redone, not half-reused
     (run_dir / "result.json").write_text(json.dumps(saved))
-    with pytest.raises(UsageError, match="no linear_std result"):
+    with pytest.raises(UsageError, match="no probe result"):
         ablation.run_one(args, "xsub", 1, "skeletonclr", {})
-    (run_dir / "result.json").write_text(json.dumps({**saved, "linear_std": 20.0}))
+    (run_dir / "result.json").write_text(json.dumps({**saved, "probe": 20.0}))
     other = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--epochs", "5"])
     with pytest.raises(UsageError, match="--epochs 4 there, 5 now"):
         ablation.run_one(other, "xsub", 1, "skeletonclr", {})
@@ -77,7 +88,7 @@ def test_variant_rows_switch_the_branches():
                                           ("cpstn", True, True)):
         cfg = ablation.pretrain_config(args, "xsub", 1, variant, "/tmp/unused")
         assert (cfg.model.contrastive, cfg.model.pretext) == (contrastive, pretext)
-        assert cfg.train.lr_steps == (8,) and cfg.augment.T_out == 32
+        assert cfg.train.lr_steps == (12,) and cfg.augment.T_out == 32
 
 
 def test_saved_runs_of_renamed_flags_are_still_checked(tmp_path):
@@ -88,7 +99,7 @@ def test_saved_runs_of_renamed_flags_are_still_checked(tmp_path):
     old = {k: v for k, v in vars(args).items() if k in ablation.RUN_SETTINGS and k not in
            ("frames", "synthetic_train", "synthetic_val")}
     old.update(t_out=50, train_clips=600, val_clips=300)
-    (run_dir / "result.json").write_text(json.dumps({"linear": 1.0, "linear_std": 2.0, "knn": 3.0,
+    (run_dir / "result.json").write_text(json.dumps({"recipe": 1.0, "probe": 2.0, "knn": 3.0,
                                                      "settings": old}))
     with pytest.raises(UsageError, match="--frames 50 there, 32 now"):
         ablation.run_one(args, "xsub", 1, "cpstn", {})
@@ -96,7 +107,8 @@ def test_saved_runs_of_renamed_flags_are_still_checked(tmp_path):
 
 @pytest.mark.usefixtures("one_thread")
 def test_tiny_ablation_end_to_end_then_reused(tmp_path):
-    argv = ["--splits", "xsub", "--seeds", "1", "--variants", "cpstn", "random", "--epochs", "1",
+    argv = ["--splits", "xsub", "--seeds", "1", "--variants", "cpstn", "random", "supervised", "--epochs", "1",
+            "--supervised-epochs", "1",
             "--batch-size", "8", "--synthetic-train", "32", "--synthetic-val", "26", "--hidden-channels", "4",
             "--feature-dim", "8", "--frames", "8", "--queue-size", "16", "--probe-epochs", "2",
             "--set", "model.proj_dim=8", "model.pretext_hidden=8", f"data.cache_dir={tmp_path / 'cache'}",
@@ -104,10 +116,16 @@ def test_tiny_ablation_end_to_end_then_reused(tmp_path):
     ablation.main(argv)
     table = (tmp_path / "ablation.md").read_text()
     assert "| CP-STN (contrastive + pretext) |" in table and "| random-init encoder |" in table
+    assert "| supervised ST-GCN" in table and "| logistic regression on raw joints |" in table
     assert "Made by `python experiments/ablation.py --splits xsub" in table and "--out-dir" not in table
     result = json.loads((tmp_path / "runs" / "xsub" / "seed1" / "random" / "result.json").read_text())
     assert set(ablation.COLUMNS) <= set(result) and result["num_classes"] == 26
-    assert os.path.isfile(tmp_path / "runs" / "xsub" / "seed1" / "cpstn" / "eval_linear_standardized.json")
+    cpstn = json.loads((tmp_path / "runs" / "xsub" / "seed1" / "cpstn" / "result.json").read_text())
+    assert set(cpstn["heads"]) == {"spatial", "pace"} and 0 <= cpstn["heads"]["pace"] <= 1
+    supervised = json.loads((tmp_path / "runs" / "xsub" / "seed1" / "supervised" / "result.json").read_text())
+    assert supervised["probe"] is not None and supervised["knn"] is None
+    for name in ("eval_linear.json", "eval_linear_recipe.json", "eval_knn.json"):
+        assert os.path.isfile(tmp_path / "runs" / "xsub" / "seed1" / "cpstn" / name)
     stamp = os.path.getmtime(tmp_path / "runs" / "xsub" / "seed1" / "cpstn" / "checkpoint.pt")
     ablation.main(argv)                        # every run reused: nothing is trained again
     assert os.path.getmtime(tmp_path / "runs" / "xsub" / "seed1" / "cpstn" / "checkpoint.pt") == stamp
@@ -118,3 +136,10 @@ def test_runs_from_any_directory_and_reports_errors_on_one_line(tmp_path):
     p = subprocess.run([sys.executable, script, "--set", "nothing=1", "--out-dir", str(tmp_path)],
                        capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].startswith("error: --set: "), p.stderr
+
+
+def test_quick_preset_yields_to_given_flags():
+    args = ablation.parse_args(["--quick", "--epochs", "3"])
+    assert args.quick and args.epochs == 3 and args.synthetic_train == ablation.QUICK["synthetic_train"]
+    assert args.readme == "" and args.seeds == ablation.QUICK["seeds"]
+    assert ablation.parse_args([]).synthetic_train == 2600

@@ -255,12 +255,13 @@ def test_each_protocol_runs_and_writes_results(tiny_checkpoint, protocol, extra,
                        "--quiet"])
         assert "loaded from cache" in capsys.readouterr().out
         assert json.load(open(os.path.join(run_dir, "eval_linear.json")))["top1"] == record["top1"]
-        # the standardized probe has its own files: the recipe's results stay as they were
+        assert record["settings"]["linear_probe"] == "standardized" and record["settings"]["linear_lr"] == 0.3
+        # the recipe's probe has its own files: the default probe's results stay as they were
         eval_cli.main(["--checkpoint", tiny_checkpoint, "--protocol", "linear", "--epochs", "2",
-                       "--quiet", "--standardize"])
-        std = json.load(open(os.path.join(run_dir, "eval_linear_standardized.json")))
-        assert std["settings"]["linear_standardize"] and os.path.isfile(std["plot"])
-        assert std["plot"].endswith("eval_linear_standardized.png")
+                       "--quiet", "--probe", "recipe"])
+        recipe = json.load(open(os.path.join(run_dir, "eval_linear_recipe.json")))
+        assert not recipe["settings"]["linear_standardize"] and recipe["settings"]["linear_lr"] == 3.0
+        assert os.path.isfile(recipe["plot"]) and recipe["plot"].endswith("eval_linear_recipe.png")
         assert json.load(open(os.path.join(run_dir, "eval_linear.json")))["top1"] == record["top1"]
     if protocol == "semi":
         subset = json.load(open(os.path.join(run_dir, "label_subset_synthetic_xsub_10pct_seed0.json")))

@@ -29,18 +29,19 @@ def run_frozen(ecfg: EvalConfig, encoder, T_out: int, data_cfg, train_set, test_
     test_x, test_y = dataset_features(encoder, test_set, data_cfg, False, T_out, cache,
                                       ecfg.batch_size, ecfg.device, log, ecfg.progress)
     if ecfg.protocol == "linear":
-        r = train_linear_probe(train_x, train_y, test_x, test_y, C, ecfg.linear_epochs, ecfg.linear_lr,
+        standardize = ecfg.linear_probe == "standardized"
+        r = train_linear_probe(train_x, train_y, test_x, test_y, C, ecfg.linear_epochs, ecfg.probe_lr,
                                ecfg.linear_momentum, ecfg.linear_milestones, ecfg.linear_batch_size,
-                               ecfg.seed, ecfg.progress, ecfg.linear_standardize)
-        settings = {"linear_epochs": ecfg.linear_epochs, "linear_lr": ecfg.linear_lr,
+                               ecfg.seed, ecfg.progress, standardize)
+        settings = {"linear_probe": ecfg.linear_probe, "linear_epochs": ecfg.linear_epochs, "linear_lr": ecfg.probe_lr,
                     "linear_momentum": ecfg.linear_momentum, "linear_milestones": ecfg.linear_milestones,
                     "linear_batch_size": ecfg.linear_batch_size,
-                    "linear_standardize": ecfg.linear_standardize,
+                    "linear_standardize": standardize,
                     "weight_decay": 0.0, "features_cached": cache is not None}
         if probe_failed(r["curves"], C):
             log(f"warning: the linear probe's final training loss {r['curves']['train_loss'][-1]:.3f} is not "
                 f"clearly below ln {C} = {math.log(C):.3f} (class frequencies alone): it did not converge or "
-                f"found no linear signal; try --standardize or a lower --lr")
+                f"found no linear signal; try --probe standardized or a lower --lr")
         return r["test_logits"], test_y, r["curves"], settings
     ks = sorted({k for k in KNN_CURVE_KS if k <= len(train_y)} | {ecfg.knn_k})
     scores = knn_scores_for(train_x, train_y, test_x, C, ks, ecfg.knn_temperature)

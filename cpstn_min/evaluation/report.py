@@ -15,9 +15,9 @@ from ..atomic import atomic_write
 
 
 def result_name(ecfg) -> str:
-    """File stem after eval_: the protocol, with _standardized for a standardized linear probe
-    so it never overwrites the recipe's eval_linear.json."""
-    return ecfg.protocol + ("_standardized" if ecfg.protocol == "linear" and ecfg.linear_standardize else "")
+    """File stem after eval_: the protocol, with _recipe for the SkeletonCLR/AimCLR linear probe
+    so it never overwrites the default probe's eval_linear.json."""
+    return ecfg.protocol + ("_recipe" if ecfg.protocol == "linear" and ecfg.linear_probe == "recipe" else "")
 
 
 def previous_fractions(json_path: str) -> dict:
