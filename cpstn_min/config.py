@@ -89,6 +89,18 @@ class TrainConfig:
     log_every: int = 10
 
 
+def upgrade(d: dict) -> dict:
+    """A config saved before the pretext redesign (it has model.lambda_rot) -> today's fields with
+    the first design's meaning: in-plane rotation and crop-fraction pace, so old runs still load."""
+    model = d.get("model", {})
+    if not isinstance(model, dict) or "lambda_rot" not in model:
+        return d
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    d["model"]["lambda_spatial"] = d["model"].pop("lambda_rot")
+    d.setdefault("augment", {}).update(pretext_pace="crop", pretext_spatial="rotation")
+    return d
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -108,6 +120,7 @@ class Config:
                 raise ValueError(f"unknown {sub_cls.__name__} fields: {sorted(unknown)}")
             kw = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
             return sub_cls(**kw)
+        d = upgrade(d)
         return cls(data=build(DataConfig, d.get("data", {})),
                    augment=build(AugmentConfig, d.get("augment", {})),
                    model=build(ModelConfig, d.get("model", {})),

@@ -177,3 +177,15 @@ def test_uncertainty_weighting_learns_one_log_variance_per_task():
     assert model.log_vars["pace"].grad is not None and model.log_vars["spatial"].grad is not None
     with pytest.raises(ValueError, match="loss_weighting"):
         CPSTN(tiny_cfg(loss_weighting="learned"), queue_size=16, classes=CLASSES)
+
+
+def test_configs_saved_before_the_pretext_redesign_still_load():
+    from cpstn_min.config import Config
+    old = Config().to_dict()
+    old["model"]["lambda_rot"] = old["model"].pop("lambda_spatial") * 0.5
+    for k in ("pretext_pace", "pretext_spatial", "pretext_strides", "pretext_frames"):
+        del old["augment"][k]
+    cfg = Config.from_dict(old)
+    assert cfg.model.lambda_spatial == 0.5
+    assert (cfg.augment.pretext_pace, cfg.augment.pretext_spatial) == ("crop", "rotation")
+    assert "lambda_rot" in old["model"]                       # the caller's dict is left as it was
