@@ -82,7 +82,7 @@ def build_parser():
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument("--quick", action="store_true",
                    help=f"a smaller benchmark for iterating, labelled as such: {QUICK} (flags given win)")
-    p.add_argument("--epochs", type=int, default=15, help="pretraining epochs (lr x0.1 at 80%%)")
+    p.add_argument("--epochs", type=int, default=12, help="pretraining epochs (lr x0.1 at 80%%)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--synthetic-train", type=int, default=2600, help="synthetic training clips per split")
     p.add_argument("--synthetic-val", type=int, default=1300, help="synthetic test clips per split")

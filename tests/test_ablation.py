@@ -88,7 +88,7 @@ def test_variant_rows_switch_the_branches():
                                           ("cpstn", True, True)):
         cfg = ablation.pretrain_config(args, "xsub", 1, variant, "/tmp/unused")
         assert (cfg.model.contrastive, cfg.model.pretext) == (contrastive, pretext)
-        assert cfg.train.lr_steps == (12,) and cfg.augment.T_out == 32
+        assert cfg.train.lr_steps == (10,) and cfg.augment.T_out == 32
 
 
 def test_saved_runs_of_renamed_flags_are_still_checked(tmp_path):
