@@ -125,9 +125,10 @@ def _classes(u: np.ndarray, k: int) -> np.ndarray:
 
 
 def pretext_view(x: torch.Tensor, L: np.ndarray, generator: torch.Generator,
-                 cfg: AugmentConfig) -> Dict[str, torch.Tensor]:
-    """-> {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on}."""
-    from .augment import shear_matrices
+                 cfg: AugmentConfig, planar: bool = False) -> Dict[str, torch.Tensor]:
+    """-> {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on}.
+    planar: x holds 2D clips padded with a zero z (augment.make_views); the shear stays in-plane."""
+    from .augment import in_plane, shear_matrices
     N, V, T_p = x.shape[0], x.shape[3], view_frames(cfg)
     u = torch.rand(N, UNIFORMS, generator=generator, dtype=torch.float64).numpy()
     labels = {"pace_label": _classes(u[:, 0], pace_classes(cfg))}
@@ -141,6 +142,8 @@ def pretext_view(x: torch.Tensor, L: np.ndarray, generator: torch.Generator,
         labels["dir_label"] = _classes(u[:, 3], 2)
         pos = np.where(labels["dir_label"][:, None] == 1, pos[:, ::-1], pos)
     R = shear_matrices(u[:, 4:10], cfg.pretext_shear)
+    if planar:
+        R = in_plane(R)
     n_spatial = spatial_classes(cfg)
     if n_spatial:
         labels["spatial_label"] = _classes(u[:, 2], n_spatial)
