@@ -22,11 +22,11 @@ linear interpolation of augment.resize, as eval.py feeds them), every frame vali
 layout and channels the run was trained on, as in the sidecar. Bad flags exit 2 with one line.
 """
 import argparse
-import contextlib
 import json
 import os
 import sys
 import warnings
+from unittest import mock
 
 import numpy as np
 import torch
@@ -68,18 +68,10 @@ def _positive_int(text: str, flag: str) -> int:
     return value
 
 
-@contextlib.contextmanager
 def plain_pytorch_ops():
-    """Every cpstn op runs its plain-PyTorch composition (reference.py) inside the block."""
-    old = os.environ.get("CPSTN_BACKEND")
-    os.environ["CPSTN_BACKEND"] = "reference"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["CPSTN_BACKEND"]
-        else:
-            os.environ["CPSTN_BACKEND"] = old
+    """Inside the block every cpstn op runs its plain-PyTorch composition (reference.py): ops.py
+    reads CPSTN_BACKEND at each call, and the environment is restored afterwards."""
+    return mock.patch.dict(os.environ, {"CPSTN_BACKEND": "reference"})
 
 
 def exportable_encoder(checkpoint: str):

@@ -158,3 +158,14 @@ def test_pretrain_and_evaluate_a_2d_coco17_folder(tmp_path, capsys):
     record = json.load(open(run / "eval_knn.json"))
     assert record["num_classes"] == 13 and record["class_names"][0] == "action 0"
     assert record["data"]["stream"] == "bone" and "action " in out
+
+
+def test_bad_layout_flag_exits_2_with_one_line(tmp_path, capsys):
+    write_folder(tmp_path / "d")
+    common = ["--data-root", str(tmp_path / "d"), "--out-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path)]
+    assert train.cli(["--dataset", "custom", "--layout", "kinect", *common]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --layout must be one of coco17, mediapipe33, ntu-rgb+d, openpose, got 'kinect'"]
+    assert train.cli(["--layout", "coco17", "--out-dir", str(tmp_path / "s"), "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --layout coco17: synthetic clips have the ntu-rgb+d layout")

@@ -72,7 +72,9 @@ CASES = [("joint", 3, "ntu-rgb+d", 25), ("motion", 3, "ntu-rgb+d", 25), ("bone",
 @pytest.mark.parametrize("stream,C,layout,V", CASES)
 def test_torchscript_gives_the_models_features_without_the_package(tmp_path, stream, C, layout, V):
     ckpt = write_run(tmp_path / "run", stream, C, layout)
+    before = os.environ.get("CPSTN_BACKEND")
     out = export.main(["--checkpoint", ckpt, "--format", "torchscript"], log=lambda *a: None)
+    assert os.environ.get("CPSTN_BACKEND") == before           # the reference ops only while tracing
     assert out == str(tmp_path / "run" / "encoder.ts.pt")
     spec = json.load(open(out + ".json"))
     assert spec["shape"] == ["N", C, 8, V, 2] and spec["stream"] == stream and spec["layout"] == layout
