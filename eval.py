@@ -6,6 +6,7 @@ cpstn_min.evaluation.evaluate (flags -> config.EvalConfig).
     python eval.py --checkpoint RUN/checkpoint.pt --protocol semi --label-fraction 0.01
     python eval.py --checkpoint RUN/checkpoint.pt --protocol finetune
     python eval.py --random-init --protocol linear                       # random-init encoder baseline
+    python eval.py --ensemble RUN_JOINT RUN_BONE RUN_MOTION --protocol linear [--weights 0.6 0.6 0.4]
 
 The dataset defaults to the one the checkpoint was pretrained on (--dataset /
 --data-root / --split override it). Clips are resized to the pretraining T_out
@@ -18,9 +19,13 @@ eval_linear_recipe.* with --probe recipe), and as the last line
 subset (RUN/label_subset_*.json, reused by later runs), draws
 RUN/eval_semi_<pct>pct.png and keeps every fraction's numbers in eval_semi.json
 ("by_fraction"). semi / finetune save their state every epoch (--resume).
---random-init results go to RUN/random_init/. Bad checkpoints or data give one
-error line and exit code 2. The ablation on the synthetic benchmark is
-experiments/ablation.py.
+--random-init results go to RUN/random_init/. Each run is evaluated on the input
+stream it was pretrained on (joint, bone or motion; --stream overrides it). --ensemble
+fuses the class scores of several runs, one per stream (softmax probabilities of the
+linear probes, or normalized kNN votes; --weights, default equal) into
+FIRST_RUN/../ensemble/eval_ensemble_<protocol>.* and prints the same table and last
+line. Bad checkpoints, data or flags give one error line and exit code 2. The
+ablation on the synthetic benchmark is experiments/ablation.py.
 """
 import argparse
 import dataclasses
@@ -49,7 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-subset", help="semi: a saved label-subset JSON to use instead of drawing one")
     p.add_argument("--subset-seed", type=int, default=d.subset_seed,
                    help=f"semi: seed of the label subset (default {d.subset_seed})")
-    p.add_argument("--dataset", help="synthetic | ntu60 | ntu120 (default: the checkpoint's)")
+    p.add_argument("--ensemble", nargs="+", metavar="RUN", default=[],
+                   help="linear / knn: fuse the class scores of these runs (run folders or checkpoints, "
+                        "e.g. one per stream) instead of evaluating --checkpoint")
+    p.add_argument("--weights", nargs="+", default=[], metavar="W",
+                   help="--ensemble: one weight per run (default: equal)")
+    p.add_argument("--stream", help="joint | bone | motion (default: the checkpoint's)")
+    p.add_argument("--dataset", help="synthetic | ntu60 | ntu120 | custom (default: the checkpoint's)")
     p.add_argument("--data-root", help="data folder (default: the checkpoint's, if the dataset is the same)")
     p.add_argument("--data-format", help="auto | prepared | stgcn | ctrgcn | pyskl")
     p.add_argument("--split", help="xsub | xview | xset (default: the checkpoint's)")
@@ -78,8 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def ensemble_weights(args: argparse.Namespace) -> tuple:
+    """--weights as floats (parsed here, so a bad one is a one-line error)."""
+    if args.weights and not args.ensemble:
+        raise errors.UsageError("--weights goes with --ensemble")
+    try:
+        return tuple(float(w) for w in args.weights)
+    except ValueError:
+        raise errors.UsageError(f"--weights must be numbers, got {' '.join(args.weights)}") from None
+
+
 def eval_config(args: argparse.Namespace) -> EvalConfig:
     e = EvalConfig(protocol=args.protocol, checkpoint=args.checkpoint, random_init=args.random_init,
+                   stream=args.stream, ensemble=tuple(args.ensemble), ensemble_weights=ensemble_weights(args),
                    dataset=args.dataset, data_root=args.data_root, data_format=args.data_format,
                    split=args.split, out_dir=args.out_dir, label_fraction=args.label_fraction,
                    label_subset=args.label_subset, subset_seed=args.subset_seed, seed=args.seed,
@@ -94,10 +116,10 @@ def eval_config(args: argparse.Namespace) -> EvalConfig:
 
 
 def main(argv=None) -> int:
-    ecfg = eval_config(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
 
     def run():
-        record = evaluate(ecfg)
+        record = evaluate(eval_config(args))
         print(f"{record['protocol']} top1={record['top1']:.2f} top5={record['top5']:.2f}")
     return errors.run_cli(run, "semi / finetune continue with --resume")
 

@@ -68,5 +68,7 @@ setup(
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     install_requires=["torch", "numpy", "tqdm", "matplotlib"],
+    # python -m cpstn_min.export --format onnx (and its test); never needed for training or the demo
+    extras_require={"export": ["onnx", "onnxruntime", "onnxscript"]},
     python_requires=">=3.10",
 )

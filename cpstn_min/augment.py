@@ -14,6 +14,14 @@ workers and on every rank. Every range comes from config.AugmentConfig:
   query    strong: shear query_shear, rotation up to +-query_rotate_deg about each axis, crop U[query_crop]
   pretext  labelled playback speed, spatial transform and direction: pretext_views.py
            (drawn after the contrastive views, from its own block of uniforms)
+
+2D clips (N,2,T,V,M), x,y in the image plane (custom data from 2D pose estimators): the
+kernel works on 3 channels, so a zero z channel is added and R is kept in the image plane
+(`in_plane`): rotations about the camera axis z only (the angles about x and y are drawn
+but set to 0, so the same generator gives the same draws in 2D and 3D) and shear within
+x,y only (the four entries that would mix z in are 0). z stays zero and is dropped again,
+so every view is (N,2,T_out,V,M). Crops, the pretext pace and the "freeze" task act on
+frames and joints and work unchanged; the "rotation" pretext task is already in-plane.
 """
 from typing import Dict, Tuple
 
@@ -64,6 +72,14 @@ def axis_rotation(deg: np.ndarray, axis: int) -> np.ndarray:
     return R
 
 
+def in_plane(S: np.ndarray) -> np.ndarray:
+    """(...,3,3) -> a copy with the entries that mix z with x,y set to 0 (2D clips)."""
+    S = S.copy()
+    S[..., 2, :2] = 0
+    S[..., :2, 2] = 0
+    return S
+
+
 def rotation_matrices(deg: np.ndarray) -> np.ndarray:
     """(...,3) angles in degrees about x, y, z -> (...,3,3) = Rx @ Ry @ Rz."""
     return axis_rotation(deg[..., 0], 0) @ axis_rotation(deg[..., 1], 1) @ axis_rotation(deg[..., 2], 2)
@@ -82,7 +98,7 @@ def view_ranges(cfg: AugmentConfig, name: str):
 
 
 def sample_params(L: np.ndarray, generator: torch.Generator, cfg: AugmentConfig,
-                  names: Tuple[str, ...] = CONTRASTIVE_VIEWS):
+                  names: Tuple[str, ...] = CONTRASTIVE_VIEWS, planar: bool = False):
     """Parameters of the contrastive views `names` of a batch with L (N,) valid frames ->
     start (K,N), step (K,N), R (K,N,3,3) float64.
 
@@ -99,7 +115,11 @@ def sample_params(L: np.ndarray, generator: torch.Generator, cfg: AugmentConfig,
         ratio[k] = lo + (hi - lo) * u[k, :, 0]
         deg[k] = (2 * u[k, :, 8:11] - 1) * rotate_deg
     start, step = crop_to_steps(L, ratio, u[:, :, 1], cfg.T_out)
-    R = rotation_matrices(deg) @ shear_matrices(u[:, :, 2:8], shear)
+    S = shear_matrices(u[:, :, 2:8], shear)
+    if planar:                      # 2D clips: rotation about z only, no shear into or out of z
+        deg[..., :2] = 0
+        S = in_plane(S)
+    R = rotation_matrices(deg) @ S
     return start, step, R
 
 
@@ -146,28 +166,38 @@ def _valid_frames(valid_frames, x):
     return vf_cpu.to(x.device), vf_cpu.numpy().astype(np.float64)
 
 
+def _with_z(x: torch.Tensor) -> torch.Tensor:
+    """(N,C,T,V,M) with C = 3, or C = 2 padded with a zero z channel (the kernel takes 3)."""
+    if x.dim() != 5 or x.shape[1] not in (2, 3):
+        raise ValueError(f"clips must be (N,3,T,V,M) or 2D (N,2,T,V,M), got {tuple(x.shape)}")
+    return torch.cat([x, x.new_zeros(x[:, :1].shape)], 1) if x.shape[1] == 2 else x
+
+
 def make_views(x: torch.Tensor, valid_frames: torch.Tensor, generator: torch.Generator,
                cfg: AugmentConfig, contrastive: bool = True, pretext: bool = True) -> Dict[str, torch.Tensor]:
     """All views of a batch: 'key', 'query' (contrastive), 'pretext' with 'pace_label' and,
-    when those tasks are on, 'spatial_label' and 'dir_label' (pretext). On x's device."""
+    when those tasks are on, 'spatial_label' and 'dir_label' (pretext). On x's device.
+    2D clips (N,2,T,V,M) give 2D views, augmented in the image plane (module docstring)."""
     check_config(cfg)
     if generator.device.type != "cpu":
         raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
+    C, x = x.shape[1], _with_z(x)
     vf_dev, L = _valid_frames(valid_frames, x)
     views = {}
     if contrastive:
-        start, step, R = sample_params(L, generator, cfg)
+        start, step, R = sample_params(L, generator, cfg, planar=C == 2)
         views.update(zip(CONTRASTIVE_VIEWS, _apply_all(x, vf_dev, start, step, R, cfg.T_out)))
     if pretext:
-        views.update(pretext_view(x, vf_dev, L, generator, cfg))
-    return views
+        views.update(pretext_view(x, vf_dev, L, generator, cfg, planar=C == 2))
+    return {k: v[:, :C] if v.dim() == 5 else v for k, v in views.items()}
 
 
 def resize(x: torch.Tensor, valid_frames: torch.Tensor, T_out: int) -> torch.Tensor:
     """The whole valid clip resampled to T_out frames, nothing else (evaluation input)."""
     if T_out < 1:
         raise ValueError(f"T_out must be >= 1, got {T_out}")
+    C, x = x.shape[1], _with_z(x)
     vf_dev, L = _valid_frames(valid_frames, x)
     start, step = crop_to_steps(L, np.ones_like(L), np.zeros_like(L), T_out)
     R = np.broadcast_to(np.eye(3), (len(L), 3, 3))
-    return _apply_all(x, vf_dev, start[None], step[None], R[None], T_out)[0]
+    return _apply_all(x, vf_dev, start[None], step[None], R[None], T_out)[0][:, :C]

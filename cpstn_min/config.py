@@ -14,8 +14,8 @@ from .atomic import atomic_write
 
 @dataclass
 class DataConfig:
-    dataset: str = "synthetic"           # synthetic | ntu60 | ntu120
-    data_root: Optional[str] = None      # prepared / preprocessed data folder (ntu60, ntu120)
+    dataset: str = "synthetic"           # synthetic | ntu60 | ntu120 | custom
+    data_root: Optional[str] = None      # prepared / preprocessed data folder (ntu60, ntu120, custom)
     data_format: str = "auto"            # auto | prepared | stgcn | ctrgcn | pyskl
     split: str = "xsub"                  # xsub | xview (ntu60, synthetic) | xset (ntu120)
     num_workers: int = 0
@@ -25,6 +25,11 @@ class DataConfig:
     synthetic_train: int = 1200          # clips in the training split
     synthetic_val: int = 600             # clips in the validation split
     synthetic_seed: int = 0
+    # the input stream the encoder learns (streams.py): joint | bone | motion
+    stream: str = "joint"
+    # custom dataset: the joint layout of its clips (graph.LAYOUTS); None: the dataset's own
+    # (ntu-rgb+d for synthetic and NTU data)
+    layout: Optional[str] = None
 
 
 @dataclass
@@ -152,6 +157,9 @@ class EvalConfig:
     protocol: str = "linear"             # linear | knn | semi | finetune
     checkpoint: Optional[str] = None     # RUN/checkpoint.pt written by train.py
     random_init: bool = False            # a random encoder of the checkpoint's (or the default) model config
+    stream: Optional[str] = None         # joint | bone | motion; None: the checkpoint's (config.data.stream)
+    ensemble: Tuple[str, ...] = ()       # run folders or checkpoints whose class scores are fused
+    ensemble_weights: Tuple[float, ...] = ()   # one per ensemble member (default: equal)
     # data: None keeps what the checkpoint was pretrained on (a new dataset drops its data_root)
     dataset: Optional[str] = None
     data_root: Optional[str] = None

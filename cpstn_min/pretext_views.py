@@ -100,10 +100,11 @@ def _classes(u: np.ndarray, k: int) -> np.ndarray:
 
 
 def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, generator: torch.Generator,
-                 cfg: AugmentConfig) -> Dict[str, torch.Tensor]:
+                 cfg: AugmentConfig, planar: bool = False) -> Dict[str, torch.Tensor]:
     """valid_frames (N,) int64 on x's device, L the same as float64 numpy ->
-    {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on}."""
-    from .augment import axis_rotation, crop_to_steps, shear_matrices
+    {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on}.
+    planar: x holds 2D clips padded with a zero z (augment.make_views); the shear stays in-plane."""
+    from .augment import axis_rotation, crop_to_steps, in_plane, shear_matrices
     N, V, T_p = x.shape[0], x.shape[3], view_frames(cfg)
     u = torch.rand(N, UNIFORMS, generator=generator, dtype=torch.float64).numpy()
     labels = {"pace_label": _classes(u[:, 0], pace_classes(cfg))}
@@ -118,6 +119,8 @@ def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, gen
         back = labels["dir_label"] == 1
         start, step = np.where(back, start + step * (T_p - 1), start), np.where(back, -step, step)
     R = shear_matrices(u[:, 4:10], cfg.pretext_shear)
+    if planar:
+        R = in_plane(R)
     n_spatial = spatial_classes(cfg)
     if n_spatial:
         labels["spatial_label"] = _classes(u[:, 2], n_spatial)

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from cpstn_min.graph import Graph, NTU_EDGES, hop_distance
+from cpstn_min.graph import BODY_PARTS, LAYOUTS, Graph, NTU_EDGES, body_parts, hop_distance
 
 
-@pytest.mark.parametrize("layout,V", [("ntu-rgb+d", 25), ("openpose", 18)])
+@pytest.mark.parametrize("layout,V", [("ntu-rgb+d", 25), ("openpose", 18), ("coco17", 17), ("mediapipe33", 33)])
 @pytest.mark.parametrize("strategy,K", [("uniform", 1), ("distance", 2), ("spatial", 3)])
 def test_partitions_shape_and_normalization(layout, V, strategy, K):
     A = Graph(layout, strategy).A
@@ -42,3 +42,15 @@ def test_bad_layout_and_strategy():
         Graph("kinect-v1")
     with pytest.raises(ValueError, match="strategy"):
         Graph("ntu-rgb+d", "random")
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_every_layout_is_connected_and_has_the_five_freeze_parts(layout):
+    V, edges, centre = LAYOUTS[layout]
+    assert np.isfinite(hop_distance(V, edges, max_hop=V)).all()
+    parts = BODY_PARTS[layout]
+    assert [name for name, _, _ in parts] == ["left arm", "right arm", "left leg", "right leg", "head"]
+    joints = [j for _, js, _ in parts for j in js]
+    assert len(joints) == len(set(joints)) and all(0 <= j < V for j in joints)   # disjoint, in range
+    assert all(anchor not in js and 0 <= anchor < V for _, js, anchor in parts)
+    assert body_parts(V) == parts

@@ -262,8 +262,8 @@ def test_detection_and_format_errors(arrays, tmp_path):
     (tmp_path / "x.txt").write_text("")
     _raises(_cfg(tmp_path / "x.txt", tmp_path), r"must be a folder, an .npz \(CTR-GCN\) or a .pkl \(pyskl\) file")
     (tmp_path / "e").mkdir()
-    _raises(_cfg(tmp_path / "e", tmp_path, data_format="stgcn"), r"ST-GCN layout: .*train_data_joint.npy or "
-                                                                  r".*train_position.npy not found")
+    _raises(_cfg(tmp_path / "e", tmp_path, data_format="stgcn"), r"ST-GCN layout: none of train_data_joint.npy, "
+                                                                  r"train_data.npy, train_position.npy found")
     _raises(_cfg(tmp_path / "e", tmp_path, data_format="ctrgcn"), r"CTR-GCN layout: .*NTU60_CS.npz not found")
     _raises(_cfg(tmp_path / "e", tmp_path, data_format="pyskl"), r"no pyskl annotation .pkl found")
     _raises(_cfg(tmp_path / "e", tmp_path, data_format="hdf5"), r"unknown data format 'hdf5'")

@@ -12,11 +12,18 @@ from ..errors import DataError   # defined with the other user errors; still imp
 
 
 class SkeletonArrayDataset(Dataset):
-    """Item i -> (clip (3,T,V,M) float32 tensor, valid_frames int, label int, index int)."""
+    """Item i -> (clip (C,T,V,M) float32 tensor, valid_frames int, label int, index int);
+    C = 3 (x,y,z), or 2 (x,y) for 2D custom data. The class attributes say what the clips are:
+    their joint layout (graph.LAYOUTS), the stream they hold (streams.py; a precomputed stream
+    file holds bone or motion) and the action names (None: the class ids)."""
+    layout = "ntu-rgb+d"
+    stream = "joint"
+    class_names = None
 
     def __init__(self, data, valid_frames, labels, num_classes: int, name: str = ""):
-        if data.ndim != 5 or data.shape[1] != 3:
-            raise DataError(f"{name}: data must have shape (N,3,T,V,M), got {tuple(data.shape)}")
+        if data.ndim != 5 or data.shape[1] not in (2, 3):
+            raise DataError(f"{name}: data must have shape (N,C,T,V,M) with C = 3 (or 2 for 2D), "
+                            f"got {tuple(data.shape)}")
         n = data.shape[0]
         valid_frames = np.asarray(valid_frames, dtype=np.int64)
         labels = np.asarray(labels, dtype=np.int64)

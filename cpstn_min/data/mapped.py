@@ -120,11 +120,13 @@ def _check_numeric(dtype, path, what):
 class MappedSkeletonDataset(SkeletonArrayDataset):
     """SkeletonArrayDataset over a MappedArray; valid_frames=None means: derive from the clips."""
 
-    def __init__(self, source: MappedArray, labels, num_classes, name, valid_frames=None, cache_file=None):
+    def __init__(self, source: MappedArray, labels, num_classes, name, valid_frames=None, cache_file=None,
+                 num_joints=V, channels=(3,)):
         self.source, self.cache_file = source, cache_file
         data = source.open()
-        if data.ndim != 5 or data.shape[1] != 3 or data.shape[3] != V:
-            raise DataError(f"{name}: data must have shape (N,3,T,{V},M), got {tuple(data.shape)}")
+        if data.ndim != 5 or data.shape[1] not in channels or data.shape[3] != num_joints:
+            c = "/".join(map(str, channels))
+            raise DataError(f"{name}: data must have shape (N,{c},T,{num_joints},M), got {tuple(data.shape)}")
         if data.dtype.kind != "f":
             raise DataError(f"{name}: data has dtype {data.dtype}, expected float32")
         # the base class checks counts and ranges; unknown valid frames are checked against zeros

@@ -1,9 +1,12 @@
 """Results of one evaluation: metrics, result file names, the printed table, JSON and a PNG.
 
-Inputs are class scores (N,C) (logits or kNN votes) and labels (N,) int64.
-The PNG holds the learning curves (or accuracy against k for kNN) and the
-confusion matrix; it is drawn with matplotlib's Agg canvas, so no display is needed.
-Files are written through atomic.atomic_write.
+Inputs are class scores (N,C) (logits, kNN votes or fused ensemble probabilities), labels
+(N,) int64 and the action names of the classes (the dataset's class_names; None: the ids).
+The PNG holds the learning curves (or accuracy against k for kNN) and the confusion matrix
+with the action names on its axes; it is drawn with matplotlib's Agg canvas, so no display
+is needed. Per-class results (test clips, top-1, the class most often predicted instead)
+go to a markdown table, and the printed table lists the worst classes by name. Files are
+written through atomic.atomic_write.
 """
 import json
 import math
@@ -29,8 +32,19 @@ def previous_fractions(json_path: str) -> dict:
         return {}
 
 
-def summarize(scores: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
-    """top-1 / top-5 (%), per-class accuracy (%) and the confusion matrix [true][predicted]."""
+WORST_LISTED = 5            # classes the printed table names, lowest accuracy first
+
+
+def names_of(class_names, num_classes: int) -> list:
+    """The action names, or 'class <id>' for data without names."""
+    if class_names is not None and len(class_names) == num_classes:
+        return [str(n) for n in class_names]
+    return [f"class {c}" for c in range(num_classes)]
+
+
+def summarize(scores: torch.Tensor, labels: torch.Tensor, num_classes: int, class_names=None) -> dict:
+    """top-1 / top-5 (%), per-class accuracy (%), the worst classes by name and the confusion
+    matrix [true][predicted]."""
     n = labels.numel()
     k = min(5, num_classes)
     top = scores.topk(k, dim=1).indices if n else torch.zeros(0, k, dtype=torch.long)
@@ -44,6 +58,8 @@ def summarize(scores: torch.Tensor, labels: torch.Tensor, num_classes: int) -> d
     present = [a for a in per_class if not math.isnan(a)]
     ordered = sorted(present)
     worst = min(range(num_classes), key=lambda c: per_class[c] if not math.isnan(per_class[c]) else 1e9)
+    names = names_of(class_names, num_classes)
+    ranked = sorted((c for c in range(num_classes) if support[c]), key=lambda c: (per_class[c], c))
     return {
         "top1": 100.0 * hit1.float().mean().item() if n else 0.0,
         "top5": 100.0 * hit5.float().mean().item() if n else 0.0,
@@ -56,8 +72,11 @@ def summarize(scores: torch.Tensor, labels: torch.Tensor, num_classes: int) -> d
             "min": ordered[0] if ordered else 0.0,
             "max": ordered[-1] if ordered else 0.0,
             "worst_class": worst,
+            "worst_class_name": names[worst],
             "classes_below_50": sum(a < 50 for a in present),
         },
+        "class_names": names,
+        "worst_classes": [{"class": c, "name": names[c], "top1": per_class[c]} for c in ranked[:WORST_LISTED]],
         "confusion": confusion.tolist(),
     }
 
@@ -70,9 +89,11 @@ def format_table(title_rows, metrics: dict) -> str:
                                ("top-5 accuracy", f"{metrics['top5']:.2f} %"),
                                ("per-class accuracy mean", f"{s['mean']:.2f} %"),
                                ("per-class accuracy median", f"{s['median']:.2f} %"),
-                               ("per-class accuracy min", f"{s['min']:.2f} % (class {s['worst_class']})"),
+                               ("per-class accuracy min", f"{s['min']:.2f} % ({s['worst_class_name']})"),
                                ("per-class accuracy max", f"{s['max']:.2f} %"),
                                ("classes below 50 %", f"{s['classes_below_50']} of {metrics['num_classes']}")]
+    rows += [("worst classes" if i == 0 else "", f"{w['top1']:.2f} % {w['name']}")
+             for i, w in enumerate(metrics.get("worst_classes", []))]
     width = max(len(r[0]) for r in rows if r)
     value_width = max(len(r[1]) for r in rows if r)
     line = "+" + "-" * (width + 2) + "+" + "-" * (value_width + 2) + "+"
@@ -83,21 +104,44 @@ def format_table(title_rows, metrics: dict) -> str:
     return "\n".join(out)
 
 
+def per_class_table(metrics: dict) -> str:
+    """Markdown: one row per class with its name, test clips, top-1 and the most frequent wrong prediction."""
+    names, conf = metrics["class_names"], metrics["confusion"]
+    lines = ["| class | action | test clips | top-1 % | most often predicted instead |", "|---|---|---|---|---|"]
+    for c, (name, row) in enumerate(zip(names, conf)):
+        acc = metrics["per_class_top1"][c]
+        wrong = max((k for k in range(len(row)) if k != c), key=lambda k: row[k], default=None)
+        other = f"{names[wrong]} ({row[wrong]})" if wrong is not None and row[wrong] else "–"
+        lines.append(f"| {c} | {name} | {sum(row)} | {'–' if acc is None else f'{acc:.1f}'} | {other} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_text(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_write(path, "w") as f:
+        f.write(text)
+
+
 def write_json(path: str, record: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_write(path, "w") as f:
         json.dump(record, f, indent=2)
 
 
-def plot(path: str, title: str, curves: dict, confusion) -> None:
-    """Left: curves (train loss / accuracies per epoch, or top-1 against k). Right: confusion matrix."""
+def plot(path: str, title: str, curves: dict, confusion, class_names=None):
+    """Left: curves (train loss / accuracies per epoch, or top-1 against k; none for an ensemble).
+    Right: confusion matrix, its axes labelled with the action names. Returns the figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(12, 5), layout="constrained")
+    C = len(confusion)
+    side = max(5.0, 2.5 + 0.09 * C)                           # room for one name per row
+    fig = Figure(figsize=(7 + side, side), layout="constrained")
     FigureCanvasAgg(fig)
     ax_curve, ax_conf = fig.subplots(1, 2)
-    if "k" in curves:
+    if not curves:
+        ax_curve.axis("off")
+    elif "k" in curves:
         ax_curve.plot(curves["k"], curves["top1"], marker="o")
         ax_curve.set_xscale("log")
         ax_curve.set_xlabel("k (neighbours)")
@@ -118,10 +162,30 @@ def plot(path: str, title: str, curves: dict, confusion) -> None:
     conf = torch.tensor(confusion, dtype=torch.float64)
     rows = conf / conf.sum(1, keepdim=True).clamp(min=1)       # each true class sums to 1
     im = ax_conf.imshow(rows.numpy(), cmap="Blues", vmin=0, vmax=1)
-    ax_conf.set_xlabel("predicted class")
-    ax_conf.set_ylabel("true class")
+    names = names_of(class_names, C)
+    size = max(2.5, min(8.0, 400 / max(C, 1)))                 # points: 8 for 26 classes, ~3 for 120
+    ax_conf.set_xticks(range(C), names, rotation=90, fontsize=size)
+    ax_conf.set_yticks(range(C), names, fontsize=size)
+    ax_conf.set_xlabel("predicted action")
+    ax_conf.set_ylabel("true action")
     ax_conf.set_title("confusion matrix (row-normalised)")
     fig.colorbar(im, ax=ax_conf)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=100)
+    return fig
+
+
+def write_outputs(out_dir: str, name: str, suffix: str, title: str, record: dict, rows, log) -> dict:
+    """eval_<name>.json (record), eval_<name><suffix>.png and eval_<name><suffix>_classes.md
+    (per-class table) in out_dir, then the printed table; record holds summarize()'s metrics
+    and 'curves'. Returns record with the paths added."""
+    json_path = os.path.join(out_dir, f"eval_{name}.json")
+    record["plot"] = os.path.join(out_dir, f"eval_{name}{suffix}.png")
+    record["classes_table"] = os.path.join(out_dir, f"eval_{name}{suffix}_classes.md")
+    write_json(json_path, record)
+    plot(record["plot"], title, record["curves"], record["confusion"], record["class_names"])
+    write_text(record["classes_table"], per_class_table(record))
+    log(format_table(rows, record))
+    log(f"wrote {json_path}, {record['plot']} and {record['classes_table']}")
+    return record

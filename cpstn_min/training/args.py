@@ -18,8 +18,11 @@ from ..errors import CheckpointError, UsageError
 
 # flag, config path, type (None: a switch storing the value after "="; a list: several values), help
 FLAGS = [
-    ("--dataset", "data.dataset", str, "synthetic | ntu60 | ntu120"),
-    ("--data-root", "data.data_root", str, "prepared NTU data folder (python -m cpstn_min.data.ntu.prepare)"),
+    ("--dataset", "data.dataset", str, "synthetic | ntu60 | ntu120 | custom"),
+    ("--data-root", "data.data_root", str, "prepared NTU data folder (python -m cpstn_min.data.ntu.prepare), "
+                                           "or a custom dataset's folder"),
+    ("--layout", "data.layout", str, "custom data: joint layout ntu-rgb+d | openpose | coco17 | mediapipe33"),
+    ("--stream", "data.stream", str, "input stream the encoder learns: joint | bone | motion"),
     ("--data-format", "data.data_format", str, "auto | prepared | stgcn | ctrgcn | pyskl"),
     ("--split", "data.split", str, "xsub | xview | xset"),
     ("--num-workers", "data.num_workers", int, "DataLoader worker processes"),

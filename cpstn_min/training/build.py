@@ -16,7 +16,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from .. import checkpoint, distributed, ops
+from .. import checkpoint, distributed, ops, streams
 from ..atomic import atomic_write
 from ..config import Config
 from ..data import build_dataset
@@ -53,6 +53,7 @@ def prepare(cfg: Config, log=print) -> Run:
     dataset = build_dataset(cfg.data, train=True)
     if dist.is_main:
         distributed.barrier()
+    _model_fits_data(cfg, dataset, log)
     per_rank = tc.batch_size // dist.world_size
     if len(dataset) < tc.batch_size:
         raise UsageError(f"batch size {tc.batch_size} exceeds the {len(dataset)} training clips")
@@ -93,6 +94,18 @@ def prepare(cfg: Config, log=print) -> Run:
             f"{ops.backend(device)}, {dist.world_size} process(es); {' + '.join(branches)}, "
             f"queue {cfg.model.queue_size}; run folder {tc.out_dir}")
     return run
+
+
+def _model_fits_data(cfg: Config, dataset, log) -> None:
+    """The encoder's input channels and graph come from the data (2D/3D clips, their layout)."""
+    streams.to_compute(cfg.data.stream, dataset.stream)      # a precomputed stream file must be this stream
+    fitted = {"in_channels": dataset.clip_shape[0], "layout": dataset.layout}
+    changed = {k: v for k, v in fitted.items() if getattr(cfg.model, k) != v}
+    if changed:
+        log("model fitted to the data: " + ", ".join(f"model.{k} {getattr(cfg.model, k)} -> {v}"
+                                                     for k, v in changed.items()))
+        for k, v in changed.items():
+            setattr(cfg.model, k, v)
 
 
 def _device(name: str) -> torch.device:

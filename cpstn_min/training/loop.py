@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import augment, distributed
+from .. import augment, distributed, streams
 from ..config import Config
 from ..errors import TrainingDiverged
 from .build import prepare
@@ -32,6 +32,9 @@ def train_step(run: Run, clips: torch.Tensor, valid_frames: torch.Tensor) -> dic
     run.generator.manual_seed(augment_seed(run.cfg.train.seed, run.dist.rank, run.step))
     views = augment.make_views(x, valid_frames, run.generator, run.cfg.augment,
                                contrastive=mc.contrastive, pretext=mc.pretext)
+    # bone / motion of every view, after augmentation (nothing left to do for a precomputed stream)
+    stream = streams.to_compute(run.cfg.data.stream, getattr(run.loader.dataset, "stream", "joint"))
+    views = streams.views_to_stream(views, stream, mc.layout)
     amp_dtype = torch.float16 if run.device.type == "cuda" else torch.bfloat16
     with torch.autocast(run.device.type, dtype=amp_dtype, enabled=amp):
         out = run.model(views)

@@ -3,13 +3,16 @@
 Layouts (cfg.data_format, or "auto" to detect): prepared (our prepare tool), stgcn
 (ST-GCN/AimCLR .npy + label .pkl), ctrgcn (NTU60_CS.npz-style), pyskl (annotation pickle);
 see layouts.py and pyskl.py. Every layout gives clips (N,3,T,25,M) float32, memory-mapped,
-never read whole; items are (clip (3,T,25,M), valid_frames, label, index).
+never read whole; items are (clip (3,T,25,M), valid_frames, label, index). The datasets carry
+the official action names (classes.py); cfg.stream picks the ST-GCN layout's precomputed
+bone / motion files when a folder has no joint files.
 """
 import glob
 import os
 
 from ...errors import DataError
 from ..common import cache_dir
+from .classes import class_names
 from .layouts import MANIFEST, CTRGCN_FILES, ctrgcn_file, load_ctrgcn, load_prepared, load_stgcn, stgcn_files
 from .splits import DATASETS
 from .pyskl import load_pyskl
@@ -23,12 +26,13 @@ def how_to_get(dataset, split, root="DIR") -> str:
             f"  prepared:  {MANIFEST} + {split}/train_data.npy ...  - make it from the raw .skeleton files with\n"
             f"             python -m cpstn_min.data.ntu.prepare --dataset {dataset} --raw-dir <nturgb+d_skeletons> "
             f"--out {root}\n"
-            f"  ST-GCN/AimCLR:  {split}/train_data_joint.npy + {split}/train_label.pkl (and val_*)\n"
+            f"  ST-GCN/AimCLR:  {split}/train_data.npy (or train_data_joint.npy, train_position.npy) + "
+            f"{split}/train_label.pkl (and val_*)\n"
             f"  CTR-GCN:   {CTRGCN_FILES[(dataset, split)]}\n"
             f"  pyskl:     {dataset}_3danno.pkl (or pass the .pkl / .npz file itself as --data-root)")
 
 
-def detect_format(root, dataset, split) -> str:
+def detect_format(root, dataset, split, stream="joint") -> str:
     if os.path.isfile(root):
         if root.endswith(".npz"):
             return "ctrgcn"
@@ -40,7 +44,7 @@ def detect_format(root, dataset, split) -> str:
     if os.path.isdir(os.path.join(root, ".partial")):
         raise DataError(f"{root}: an unfinished `cpstn_min.data.ntu.prepare` run (no {MANIFEST} yet); run the same "
                         f"prepare command again to resume it")
-    if stgcn_files(root, split, "train") or stgcn_files(root, split, "val"):
+    if stgcn_files(root, split, "train", stream) or stgcn_files(root, split, "val", stream):
         return "stgcn"
     if ctrgcn_file(root, dataset, split):
         return "ctrgcn"
@@ -71,7 +75,7 @@ def ntu_dataset(cfg, train: bool):
         raise DataError(f"data root {root} does not exist.\n" + how_to_get(cfg.dataset, cfg.split, root))
     fmt = cfg.data_format
     if fmt == "auto":
-        fmt = detect_format(root, cfg.dataset, cfg.split)
+        fmt = detect_format(root, cfg.dataset, cfg.split, cfg.stream)
     if fmt not in LOADERS:
         raise DataError(f"unknown data format {fmt!r}; choose one of {FORMATS}")
     if fmt == "pyskl" and os.path.isdir(root):
@@ -80,4 +84,7 @@ def ntu_dataset(cfg, train: bool):
             raise DataError(f"{cfg.data_root}: no pyskl annotation .pkl found")
     if fmt == "prepared" and not os.path.isdir(root):
         raise DataError(f"{root}: the prepared layout is a folder with {MANIFEST}")
-    return LOADERS[fmt](root, cfg.dataset, cfg.split, train, info["num_classes"], cache_dir(cfg))
+    extra = {"stream": cfg.stream} if fmt == "stgcn" else {}
+    ds = LOADERS[fmt](root, cfg.dataset, cfg.split, train, info["num_classes"], cache_dir(cfg), **extra)
+    ds.class_names = class_names(info["num_classes"])
+    return ds

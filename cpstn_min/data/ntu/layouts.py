@@ -2,8 +2,15 @@
 
 prepared  our `prepare` output: manifest.json, <split>/{train,val}_data.npy (N,3,T,25,2)
           float32 + <split>/{train,val}_meta.npz (names, labels, valid_frames, bodies)
-stgcn     ST-GCN/AimCLR/CrosSCLR: [<split>/]{train,val}_data_joint.npy (N,3,T,25,M) (AimCLR's
-          50-frame copies: {train,val}_position.npy) + {train,val}_label.pkl = (names, labels)
+stgcn     ST-GCN/AimCLR/CrosSCLR: [<split>/]<part>_<name>.npy (N,3,T,25,M) float32 + <part>_label.pkl
+          = (sample names, labels), part = train / val. The names their tools write (STGCN_DATA):
+          joints  _data.npy (tools/ntu_gendata.py: (N,3,300,25,2)), _data_joint.npy (the same,
+                  renamed by the 2s-AGCN family), _position.npy (AimCLR's / CrosSCLR's 50-frame
+                  copies; their folder may hold <part>_label.npy (N,1) int64 instead of the pickle)
+          bone    _data_bone.npy;  motion  _data_joint_motion.npy, _motion.npy (AimCLR)
+          Joints are preferred: the streams are then computed after augmentation (streams.py).
+          A precomputed bone or motion file is read only for --stream bone / motion when there
+          are no joints; the dataset then says which stream it holds (`.stream`).
 ctrgcn    CTR-GCN/InfoGCN: NTU60_CS.npz / NTU60_CV.npz / NTU120_CSub.npz / NTU120_CSet.npz with
           x_train, x_test (N,T,150) in (T, body, joint, xyz) order, y_train, y_test one-hot
 """
@@ -19,8 +26,13 @@ from ..safe_pickle import safe_load
 
 MANIFEST = "manifest.json"
 PREPARED_FORMAT = "cpstn-ntu-prepared"
-STGCN_DATA = ("{part}_data_joint.npy", "{part}_position.npy")
+STGCN_DATA = {   # stream the array holds -> the file names the peers' tools give it, first found wins
+    "joint": ("{part}_data_joint.npy", "{part}_data.npy", "{part}_position.npy"),
+    "bone": ("{part}_data_bone.npy",),
+    "motion": ("{part}_data_joint_motion.npy", "{part}_motion.npy"),
+}
 STGCN_LABEL = "{part}_label.pkl"
+STGCN_LABEL_NPY = "{part}_label.npy"     # AimCLR's preprocess_ntu.py: (N,1) int64
 CTRGCN_FILES = {("ntu60", "xsub"): "NTU60_CS.npz", ("ntu60", "xview"): "NTU60_CV.npz",
                 ("ntu120", "xsub"): "NTU120_CSub.npz", ("ntu120", "xset"): "NTU120_CSet.npz"}
 
@@ -56,42 +68,64 @@ def load_prepared(root, dataset, split, train, num_classes, cache_dir):
     return MappedSkeletonDataset(source, labels, num_classes, data_path, valid_frames=valid)
 
 
-def stgcn_files(root, split, part):
-    """(data, label) paths of the ST-GCN layout in root/<split>/ or root/, or None."""
-    for folder in (os.path.join(root, split), root):
-        for pattern in STGCN_DATA:
-            data = os.path.join(folder, pattern.format(part=part))
-            if os.path.isfile(data):
-                return data, os.path.join(folder, STGCN_LABEL.format(part=part))
+def stgcn_files(root, split, part, stream="joint"):
+    """(data, label, stream the data holds) of the ST-GCN layout in root/<split>/ or root/, or None.
+    Joint files first; files of a precomputed `stream` only when there are none."""
+    for held in dict.fromkeys(("joint", stream)):
+        for folder in (os.path.join(root, split), root):
+            for pattern in STGCN_DATA[held]:
+                data = os.path.join(folder, pattern.format(part=part))
+                if os.path.isfile(data):
+                    label = os.path.join(folder, STGCN_LABEL.format(part=part))
+                    npy_label = os.path.join(folder, STGCN_LABEL_NPY.format(part=part))
+                    if not os.path.isfile(label) and os.path.isfile(npy_label):
+                        label = npy_label
+                    return data, label, held
     return None
 
 
-def load_stgcn(root, dataset, split, train, num_classes, cache_dir):
+def load_stgcn(root, dataset, split, train, num_classes, cache_dir, stream="joint"):
     part = "train" if train else "val"
-    files = stgcn_files(root, split, part)
+    files = stgcn_files(root, split, part, stream)
     if files is None:
-        expected = " or ".join(os.path.join(root, split, p.format(part=part)) for p in STGCN_DATA)
-        raise DataError(f"ST-GCN layout: {expected} not found (nor directly in {root})")
-    data_path, label_path = files
+        expected = ", ".join(p.format(part=part) for p in STGCN_DATA["joint"])
+        other = [s for s in STGCN_DATA if s != stream and s != "joint" and stgcn_files(root, split, part, s)]
+        hint = f"; it holds the precomputed {other[0]} stream: pass --stream {other[0]}" if other else ""
+        raise DataError(f"ST-GCN layout: none of {expected} found in {os.path.join(root, split)} "
+                        f"(nor directly in {root}){hint}")
+    data_path, label_path, held = files
     if not os.path.isfile(label_path):
         raise DataError(f"ST-GCN layout: {label_path} not found next to {data_path}")
     labels = _stgcn_labels(label_path, num_classes)
     source = npy_array(data_path, "the clip array")
     if source.shape and source.shape[0] != len(labels):
         raise DataError(f"{data_path} holds {source.shape[0]} clips but {label_path} has {len(labels)} labels")
-    return MappedSkeletonDataset(source, labels, num_classes, data_path,
-                                 cache_file=cache_file(os.path.join(cache_dir, "valid_frames"), source, "valid"))
+    ds = MappedSkeletonDataset(source, labels, num_classes, data_path,
+                               cache_file=cache_file(os.path.join(cache_dir, "valid_frames"), source, "valid"))
+    ds.stream = held
+    return ds
 
 
 def _stgcn_labels(path, num_classes):
-    obj = safe_load(path)
-    if not (isinstance(obj, (tuple, list)) and len(obj) == 2):
-        raise DataError(f"{path}: expected a pickled (sample_names, labels) pair, got {type(obj).__name__}")
-    names, labels = obj
-    try:
-        labels = np.asarray(labels)
-    except ValueError:
-        labels = np.zeros(0, object)
+    if path.endswith(".npy"):      # AimCLR's (N,1) int64 label array
+        try:
+            labels = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path}: cannot read the labels: {e}") from None
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise DataError(f"{path}: expected (N,) or (N,1) integer labels, got {labels.dtype} {labels.shape}")
+        names = labels
+    else:
+        obj = safe_load(path)
+        if not (isinstance(obj, (tuple, list)) and len(obj) == 2):
+            raise DataError(f"{path}: expected a pickled (sample_names, labels) pair, got {type(obj).__name__}")
+        names, labels = obj
+        try:
+            labels = np.asarray(labels)
+        except ValueError:
+            labels = np.zeros(0, object)
     if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(names) != len(labels):
         raise DataError(f"{path}: expected {len(names)} integer labels matching {len(names)} sample names, "
                         f"got {labels.dtype} array of shape {labels.shape}")
