@@ -1,12 +1,15 @@
 # make demo   install everything into .venv, pretrain on the synthetic dataset, linear-evaluate
 # make test   install everything into .venv, run the test suite
 # make bench  kernel and training-step benchmarks
+# make gpu-check OUT=dir   on a GPU machine, with the python there (no venv, nothing downloaded): build,
+#             CUDA tests, compute-sanitizer, GPU benchmarks, short pretraining + kNN -> dir/gpu_check.json, .log
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= runs/demo
+OUT    ?= runs/gpu_check
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench gpu-check clean
 
 $(VENV)/.deps: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +33,9 @@ bench: install
 	$(PY) benchmarks/bench_graph_conv.py
 	$(PY) benchmarks/bench_augment.py
 	$(PY) benchmarks/bench_train_step.py
+
+gpu-check:
+	$(PYTHON) benchmarks/gpu_check.py --out $(OUT)
 
 clean:
 	rm -rf build *.egg-info cpstn_min/_C*.so

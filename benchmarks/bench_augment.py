@@ -9,13 +9,17 @@ views (N,3,T_out,25,2):
 back (benchmarks/_timing.py), so machine noise reaches all of them; the table
 shows medians and ratios from the same run. GB/s counts the least traffic a
 view needs: its output written once and two source frames read per output frame.
-With a GPU and the CUDA build, (b) and (c) also run on it (clips already there).
+--device: auto (default) runs (a), (b), (c) on the CPU and, with a GPU and the CUDA
+build, (b) and (c) on it too (clips already there); cpu only the CPU rows; cuda the
+feeder (a) on the CPU as the per-sample baseline and (b), (c) on the GPU.
 
 usage: python benchmarks/bench_augment.py [--batch-size 64] [--clip-frames 300] [--frames 50]
-                                          [--repeats 15] [--threads 1]
+                                          [--repeats 15] [--threads 1] [--device auto|cpu|cuda]
+                                          [--json FILE]
 """
 import argparse
 import contextlib
+import json
 import os
 import sys
 
@@ -56,7 +60,12 @@ def main():
     ap.add_argument("--threads", type=int, default=1,
                     help="torch intra-op threads; 1 (default) compares one core with the one-core feeder, "
                          "0 keeps torch's default")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="where (b) and (c) run; (a) is numpy on the CPU (default auto: CPU, and CUDA when present)")
+    ap.add_argument("--json", help="also write the rows here")
     args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("bench_augment: --device cuda, but CUDA is not available here")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
 
@@ -74,13 +83,17 @@ def main():
         return run
 
     cpu = torch.device("cpu")
-    rows = [("(a) per-sample numpy feeder, Python loop", cpu), ("(b) batched torch reference", cpu)]
-    fns = {rows[0]: lambda: feeder.batch(range(N)), rows[1]: views_on(x, "reference")}
-    if has_kernel("CPU"):
-        rows.append(("(c) skeleton_augment kernel", cpu))
-        fns[rows[-1]] = views_on(x, "")
+    rows = [("(a) per-sample numpy feeder, Python loop", cpu)]
+    fns = {rows[0]: lambda: feeder.batch(range(N))}
+    if args.device != "cuda":
+        rows.append(("(b) batched torch reference", cpu))
+        fns[rows[-1]] = views_on(x, "reference")
+        if has_kernel("CPU"):
+            rows.append(("(c) skeleton_augment kernel", cpu))
+            fns[rows[-1]] = views_on(x, "")
     med = interleaved_medians(fns, args.repeats, cpu, warmup=2)
-    if torch.cuda.is_available():
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    if use_cuda:
         cuda = torch.device("cuda")
         xc = x.to(cuda)
         gpu = {("(b) batched torch reference", cuda): views_on(xc, "reference")}
@@ -94,17 +107,24 @@ def main():
     print(f"{N} clips (3,{T},{V},{M}), valid frames {min(30, T)}..{T} -> key, query, pretext views at "
           f"T_out {args.frames}; median of {args.repeats} interleaved rounds")
     print(machine_summary(cpu))
-    if torch.cuda.is_available():
+    if use_cuda:
         print(machine_summary(torch.device("cuda")))
     a_ms = med[rows[0]]
     print(f"{'path':<42} {'device':<7} {'ms/batch':>9} {'(a)/this':>9} {'(b)/this':>9} {'GB/s':>7}")
+    table = []
     for row in rows:
         name, dev = row
         t = med[row]
         b_ms = med.get(("(b) batched torch reference", dev))
-        vs_b = f"{b_ms / t:8.1f}x" if name.startswith("(c)") and b_ms else ""
-        gbs = f"{3 * view_bytes / t / 1e6:7.1f}" if not name.startswith("(a)") else ""
-        print(f"{name:<42} {dev.type:<7} {t:9.2f} {a_ms / t:8.1f}x {vs_b:>9} {gbs:>7}")
+        vs_b = b_ms / t if name.startswith("(c)") and b_ms else None
+        gbs = 3 * view_bytes / t / 1e6 if not name.startswith("(a)") else None
+        table.append({"path": name, "device": dev.type, "ms": t, "vs_a": a_ms / t, "vs_b": vs_b, "gbs": gbs})
+        print(f"{name:<42} {dev.type:<7} {t:9.2f} {a_ms / t:8.1f}x "
+              f"{f'{vs_b:8.1f}x' if vs_b else '':>9} {f'{gbs:7.1f}' if gbs else '':>7}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"batch_size": N, "clip_frames": T, "frames": args.frames, "repeats": args.repeats,
+                       "views": 3, "least_bytes_per_batch": 3 * view_bytes, "rows": table}, f, indent=2)
 
 
 if __name__ == "__main__":
