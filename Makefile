@@ -1,4 +1,5 @@
-# make demo   install everything into .venv, pretrain on the synthetic dataset, linear-evaluate
+# make demo   install everything into .venv, pretrain on the synthetic dataset, linear-evaluate,
+#             then the pretrained encoder beside a random-init one (linear probe and kNN)
 # make test   install everything into .venv, run the test suite
 # make bench  kernel and training-step benchmarks
 # make gpu-check OUT=dir   on a GPU machine, with the python there (no venv, nothing downloaded): build,
@@ -25,6 +26,7 @@ install: $(VENV)/.deps
 demo: install
 	$(PY) train.py --out-dir $(DEMO)
 	$(PY) eval.py --checkpoint $(DEMO)/checkpoint.pt --protocol linear
+	$(PY) experiments/demo_summary.py --checkpoint $(DEMO)/checkpoint.pt
 
 test: install
 	$(PY) -m pytest tests -q

@@ -60,7 +60,7 @@ RECIPE_EPOCHS, RECIPE_LR_STEPS = TrainConfig.epochs, TrainConfig.lr_steps
 # the synthetic dataset) takes minutes on a 2-core CPU: fewer epochs (the lr step keeps its
 # place at 5/6), half the batch, shorter views and a narrower encoder (~6x fewer FLOPs/clip).
 SYNTHETIC_DEMO = {
-    "train.epochs": 10,
+    "train.epochs": 8,
     "train.batch_size": 64,
     "augment.T_out": 32,
     "model.hidden_channels": 8,
