@@ -128,17 +128,48 @@ def write_json(path: str, record: dict) -> None:
         json.dump(record, f, indent=2)
 
 
-def plot(path: str, title: str, curves: dict, confusion, class_names=None):
+def pretext_curves(run_dir: str) -> dict:
+    """{"epoch": [...], task: [training accuracy (%) per epoch]} of the pretext heads, from the
+    pretraining run's log.jsonl ({} when the run has no pretext heads or no log)."""
+    path = os.path.join(run_dir, "log.jsonl")
+    if not os.path.isfile(path):
+        return {}
+    epochs = []
+    with open(path) as f:
+        for line in f:
+            try:
+                r = json.loads(line)
+            except ValueError:       # a line cut short by a kill
+                continue
+            if r.get("type") == "epoch":
+                epochs.append(r)
+    tasks = sorted({k[4:] for r in epochs for k in r if k.startswith("acc_") and k != "acc_nce"})
+    if not tasks:
+        return {}
+    return {"epoch": [r["epoch"] + 1 for r in epochs],
+            **{t: [100.0 * r.get(f"acc_{t}", float("nan")) for r in epochs] for t in tasks}}
+
+
+def plot(path: str, title: str, curves: dict, confusion, class_names=None, pretext=None):
     """Left: curves (train loss / accuracies per epoch, or top-1 against k; none for an ensemble).
+    Middle (when `pretext` holds pretext_curves): the pretraining run's pretext-head accuracies.
     Right: confusion matrix, its axes labelled with the action names. Returns the figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     C = len(confusion)
     side = max(5.0, 2.5 + 0.09 * C)                           # room for one name per row
-    fig = Figure(figsize=(7 + side, side), layout="constrained")
+    fig = Figure(figsize=(7 + 6 * bool(pretext) + side, side), layout="constrained")
     FigureCanvasAgg(fig)
-    ax_curve, ax_conf = fig.subplots(1, 2)
+    axes = fig.subplots(1, 3 if pretext else 2)
+    ax_curve, ax_conf = axes[0], axes[-1]
+    if pretext:
+        for task in (t for t in pretext if t != "epoch"):
+            axes[1].plot(pretext["epoch"], pretext[task], marker=".", label=f"{task} head")
+        axes[1].set_xlabel("pretraining epoch")
+        axes[1].set_ylabel("training accuracy (%)")
+        axes[1].set_title("pretext heads during pretraining")
+        axes[1].legend(loc="lower right")
     if not curves:
         ax_curve.axis("off")
     elif "k" in curves:
@@ -183,8 +214,11 @@ def write_outputs(out_dir: str, name: str, suffix: str, title: str, record: dict
     json_path = os.path.join(out_dir, f"eval_{name}.json")
     record["plot"] = os.path.join(out_dir, f"eval_{name}{suffix}.png")
     record["classes_table"] = os.path.join(out_dir, f"eval_{name}{suffix}_classes.md")
+    if record.get("checkpoint") and not record.get("random_init"):
+        record["pretext_curves"] = pretext_curves(os.path.dirname(os.path.abspath(record["checkpoint"])))
     write_json(json_path, record)
-    plot(record["plot"], title, record["curves"], record["confusion"], record["class_names"])
+    plot(record["plot"], title, record["curves"], record["confusion"], record["class_names"],
+         record.get("pretext_curves"))
     write_text(record["classes_table"], per_class_table(record))
     log(format_table(rows, record))
     log(f"wrote {json_path}, {record['plot']} and {record['classes_table']}")
