@@ -32,7 +32,7 @@ from experiments.stats import mean_std  # noqa: E402
 from experiments.tables import write_between, write_json, write_text  # noqa: E402
 
 START, END = "<!-- streams:start -->", "<!-- streams:end -->"
-PRETRAINED = [v for v, (_, settings) in ablation.VARIANTS.items() if settings is not None]
+PRETRAINED = [v for v, (_, settings) in ablation.VARIANTS.items() if isinstance(settings, dict)]  # not random/supervised
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,10 @@ from cpstn_min.errors import UsageError
 from experiments import three_streams
 
 
+def test_only_pretrained_rows_can_be_streamed():
+    assert three_streams.PRETRAINED == ["skeletonclr", "pretext", "cpstn"]
+
+
 def test_each_stream_gets_its_own_run_folder_and_setting():
     own, rest = three_streams.build_parser().parse_known_args(["--set", "model.pretext_hidden=8", "--epochs", "3"])
     args = three_streams.ablation.build_parser().parse_args(rest)
@@ -23,8 +27,10 @@ def test_each_stream_gets_its_own_run_folder_and_setting():
                                            (["--weights", "1", "x", "1"], "--weights must be numbers"),
                                            (["--weights", "1", "1"], "--weights: one weight >= 0 per stream")])
 def test_bad_flags_stop_before_training(tmp_path, flags, message):
+    tiny = ["--epochs", "1", "--synthetic-train", "32", "--synthetic-val", "26", "--readme", "",
+            "--results", str(tmp_path / "t.md")]   # a check that lets one through fails fast, touching nothing
     with pytest.raises(UsageError, match=message):
-        three_streams.main([*flags, "--out-dir", str(tmp_path)])
+        three_streams.main([*flags, *tiny, "--out-dir", str(tmp_path)])
     assert not any(tmp_path.iterdir())
 
 
