@@ -265,6 +265,57 @@ def test_prepare_out_under_a_file(capsys, workdir):
     one_line(capsys, rc, 2, "--out", str(workdir / "a_file" / "ntu"))
 
 
+# ---- data: messages that name the problem, in one piece
+
+def test_a_negative_label_gets_no_ntu120_hint(tmp_path):
+    from cpstn_min.config import DataConfig
+    from cpstn_min.data import build_dataset
+    from cpstn_min.errors import DataError
+    from ntu_fixtures import random_clips, write_stgcn
+    train_x, _ = random_clips(3, T=12, seed=1)
+    write_stgcn(str(tmp_path / "d"), (train_x, [0, -1, 5]), (train_x, [0, 1, 2]))
+    cfg = DataConfig(dataset="ntu60", data_root=str(tmp_path / "d"), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(DataError, match=r"found -1\.\.5$"):
+        build_dataset(cfg, True)
+
+
+def test_a_string_label_in_a_pyskl_file_is_a_data_error(capsys, tmp_path):
+    import pickle
+    from ntu_fixtures import random_clips, write_pyskl
+    x, lengths = random_clips(2, T=12, seed=1)
+    write_pyskl(str(tmp_path / "a.pkl"), (x, [0, 1]), (x, [1, 0]), (lengths, lengths))
+    obj = pickle.load(open(tmp_path / "a.pkl", "rb"))
+    obj["annotations"][1]["label"] = "walk"
+    pickle.dump(obj, open(tmp_path / "a.pkl", "wb"))
+    rc = train.cli(["--dataset", "ntu60", "--data-root", str(tmp_path / "a.pkl"), "--out-dir", str(tmp_path / "run"),
+                    "--cache-dir", str(tmp_path / "cache")])
+    one_line(capsys, rc, 2, "train0001", "label must be an integer, got 'walk' (str)")
+
+
+def test_binary_garbage_is_quoted_escaped_and_cut(tmp_path):
+    from cpstn_min.data.ntu.skeleton_text import parse_skeleton_bytes
+    from cpstn_min.errors import DataError
+    raw = b"1\n0\n\x89PNG\r\x1a\x00\xff" + b"\xfe" * 200 + b"\n"
+    with pytest.raises(DataError) as e:
+        parse_skeleton_bytes(raw, "bad.skeleton")
+    message = str(e.value)
+    assert "\\x89PNG" in message and message.isprintable() and len(message) < 200, message
+
+
+def test_a_data_error_in_a_dataloader_worker_prints_without_its_traceback(capsys):
+    from torch.utils.data import DataLoader, Dataset
+    from cpstn_min.errors import DataError, run_cli
+
+    class Broken(Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            raise DataError("clips.npy: clip 1 contains NaN or inf")
+    rc = run_cli(lambda: list(DataLoader(Broken(), num_workers=1)))
+    assert capsys.readouterr().err == "error: clips.npy: clip 1 contains NaN or inf\n" and rc == 2
+
+
 # ---- the same end to end: separate processes, their whole stderr
 
 def cli(*argv):
