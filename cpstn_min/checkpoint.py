@@ -46,12 +46,15 @@ def require_entries(ckpt, path: str, entries=("config", "model")) -> dict:
 
 def _reason(e: Exception) -> str:
     """torch.load's error in a few words: its weights_only refusal spans paragraphs of advice
-    (to load with weights_only=False, which would run the file's code) that must not reach users."""
+    (to load with weights_only=False, which would run the file's code) that must not reach users,
+    and a damaged file can fail anywhere in the unpickler with a bare IndexError or the like."""
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
     text = str(e)
     if "Weights only load failed" in text:
         detail = text.split("WeightsUnpickler error:", 1)[-1].split("Check the documentation", 1)[0]
-        detail = " ".join(detail.split())[:120]
-        return ("not a PyTorch checkpoint of tensors and plain values (a damaged file, another format, "
-                "or objects that could run code, which are never loaded)" + (f": {detail}" if detail else ""))
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(e).__name__)
-    return first[:200]
+    else:
+        detail = f"{type(e).__name__}: {next((line for line in text.splitlines() if line.strip()), '')}"
+    detail = " ".join(detail.split())[:120]
+    return ("not a PyTorch checkpoint of tensors and plain values (a damaged or cut-short file, another format, "
+            "or objects that could run code, which are never loaded)" + (f": {detail}" if detail else ""))
