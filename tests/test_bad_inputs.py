@@ -5,6 +5,7 @@ few run them as subprocesses to show the same end to end."""
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 
@@ -191,10 +192,14 @@ def bad_checkpoints(finished_run, d):
     """name -> (path, fragment of the message)"""
     good = checkpoint.load(str(finished_run / "checkpoint.pt"))
     (d / "random").mkdir()
-    (d / "random" / "checkpoint.pt").write_bytes(os.urandom(4096))
+    (d / "random" / "checkpoint.pt").write_bytes(random.Random(0).randbytes(4096))
     (d / "empty").mkdir()
     (d / "empty" / "checkpoint.pt").write_bytes(b"")
-    cases = {"random": "not a PyTorch checkpoint", "empty": "the file is empty"}
+    (d / "truncated").mkdir()
+    whole = (finished_run / "checkpoint.pt").read_bytes()
+    (d / "truncated" / "checkpoint.pt").write_bytes(whole[:len(whole) // 2])   # a copy cut short
+    cases = {"random": "not a PyTorch checkpoint", "empty": "the file is empty",
+             "truncated": "not a PyTorch checkpoint"}
     for name, change, fragment in [
             ("model_list", {"model": [1, 2]}, "'model' entry is a list"),
             ("config_str", {"config": "hidden_channels=4"}, "'config' entry is a str"),
@@ -212,14 +217,15 @@ def broken(finished_run, tmp_path_factory):
     return bad_checkpoints(finished_run, tmp_path_factory.mktemp("broken"))
 
 
-@pytest.mark.parametrize("name", ["random", "empty", "model_list", "config_str", "no_model", "other_weights"])
+@pytest.mark.parametrize("name", ["random", "empty", "truncated", "model_list", "config_str", "no_model",
+                                  "other_weights"])
 def test_train_resume_from_a_broken_checkpoint(capsys, broken, name):
     path, fragment = broken[name]
     err = one_line(capsys, train.cli(["--out-dir", str(path.parent), "--resume"]), 2, fragment, str(path))
     assert "weights_only" not in err and len(err) < 400
 
 
-@pytest.mark.parametrize("name", ["random", "empty", "model_list", "config_str", "no_model"])
+@pytest.mark.parametrize("name", ["random", "empty", "truncated", "model_list", "config_str", "no_model"])
 def test_eval_of_a_broken_checkpoint(capsys, broken, name):
     path, fragment = broken[name]
     rc = eval_cli.main(["--checkpoint", str(path), "--protocol", "knn", "--quiet", "--device", "cpu"])
@@ -290,6 +296,17 @@ def test_a_string_label_in_a_pyskl_file_is_a_data_error(capsys, tmp_path):
     rc = train.cli(["--dataset", "ntu60", "--data-root", str(tmp_path / "a.pkl"), "--out-dir", str(tmp_path / "run"),
                     "--cache-dir", str(tmp_path / "cache")])
     one_line(capsys, rc, 2, "train0001", "label must be an integer, got 'walk' (str)")
+
+
+def test_check_data_names_a_clip_with_nan_before_training(capsys, tmp_path):
+    from ntu_fixtures import random_clips, write_stgcn
+    x, _ = random_clips(6, T=12, seed=1)
+    x[4, 1, 3, 7, 0] = math.nan
+    write_stgcn(str(tmp_path / "d"), (x, [0, 1, 2, 3, 4, 5]), (x[:2], [0, 1]))
+    rc = train.cli(["--dataset", "ntu60", "--data-root", str(tmp_path / "d"), "--cache-dir", str(tmp_path / "cache"),
+                    "--out-dir", str(tmp_path / "run"), "--batch-size", "2", "--check-data"])
+    one_line(capsys, rc, 2, "train_data_joint.npy: clip 4 contains NaN or inf")
+    assert not os.path.exists(tmp_path / "run" / "checkpoint.pt")
 
 
 def test_binary_garbage_is_quoted_escaped_and_cut(tmp_path):

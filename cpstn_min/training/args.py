@@ -53,6 +53,7 @@ FLAGS = [
     ("--overwrite", "train.overwrite=True", None, "start afresh even if OUT_DIR holds a checkpoint"),
     ("--save-every", "train.save_every", int, "also checkpoint every N steps (0: only per epoch)"),
     ("--log-every", "train.log_every", int, "log metrics every N steps"),
+    ("--check-data", "train.check_data=True", None, "scan every training clip for NaN/inf before training"),
 ]
 
 FLAG_OF = {path.split("=")[0]: flag for flag, path, _, _ in FLAGS}   # "train.epochs" -> "--epochs"

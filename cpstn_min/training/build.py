@@ -22,6 +22,7 @@ from ..atomic import atomic_write, remove_stale_temps
 from ..config import Config
 from ..config_checks import check_config, check_device
 from ..data import build_dataset
+from ..data.check import check_finite
 from ..errors import UsageError
 from ..model import CPSTN
 from ..pretext import pretext_classes
@@ -68,6 +69,8 @@ def _build(cfg: Config, device, dist, log) -> Run:
         distributed.barrier()  # rank 0 builds (and caches) the dataset first
     dataset = build_dataset(cfg.data, train=True)
     if dist.is_main:
+        if tc.check_data:
+            check_finite(dataset)
         distributed.barrier()
     _model_fits_data(cfg, dataset, log)
     per_rank = tc.batch_size // dist.world_size
