@@ -73,9 +73,10 @@ def check_eval_config(e: EvalConfig) -> EvalConfig:
         raise UsageError(f"{name('label_fraction')} must be in (0, 1], got {e.label_fraction}")
     for field in ("linear_batch_size", "finetune_batch_size", "finetune_eval_every"):
         _at_least(name(field), getattr(e, field), 1)
-    for w in e.ensemble_weights:
+    for field in ("seed", "subset_seed"):   # numpy's generators take no negative seed
+        _at_least(name(field), getattr(e, field), 0)
+    for w in e.ensemble_weights:   # their signs and count: ensemble.py, which knows the runs
         _finite(name("ensemble_weights"), w)
-        _at_least(name("ensemble_weights"), w, 0)
     return e
 
 

@@ -239,7 +239,8 @@ def test_eval_of_a_broken_checkpoint(capsys, broken, name):
     (["--protocol", "linear", "--lr", "nan"], "--lr"), (["--protocol", "finetune", "--lr", "-1"], "--lr"),
     (["--batch-size", "0"], "--batch-size"), (["--protocol", "knn", "--k", "0"], "--k"),
     (["--protocol", "knn", "--temperature", "0"], "--temperature"),
-    (["--protocol", "semi", "--label-fraction", "0"], "--label-fraction")])
+    (["--protocol", "semi", "--label-fraction", "0"], "--label-fraction"),
+    (["--protocol", "semi", "--subset-seed", "-1"], "--subset-seed"), (["--seed", "-2"], "--seed")])
 def test_eval_rejects_a_bad_number_naming_its_flag(capsys, finished_run, flags, fragment):
     rc = eval_cli.main(["--checkpoint", str(finished_run / "checkpoint.pt"), "--quiet", "--device", "cpu",
                         "--out-dir", str(finished_run / "never"), *flags])
@@ -269,6 +270,12 @@ def test_prepare_out_under_a_file(capsys, workdir):
     rc = prep.main(["--dataset", "ntu60", "--raw-dir", str(workdir / "raw"), "--out",
                     str(workdir / "a_file" / "ntu"), "--workers", "1"])
     one_line(capsys, rc, 2, "--out", str(workdir / "a_file" / "ntu"))
+
+
+def test_prepare_rejects_negative_workers(capsys, workdir, tmp_path):
+    rc = prep.main(["--dataset", "ntu60", "--raw-dir", str(workdir / "raw"), "--out", str(tmp_path / "ntu"),
+                    "--workers", "-1"])
+    one_line(capsys, rc, 2, "--workers", "-1")
 
 
 # ---- data: messages that name the problem, in one piece
