@@ -92,6 +92,7 @@ class TrainConfig:
     overwrite: bool = False              # start afresh even if out_dir holds a checkpoint
     save_every: int = 100                # also checkpoint every N steps (0: only at epoch ends)
     log_every: int = 10
+    check_data: bool = False             # scan every training clip for NaN/inf before training
 
 
 def upgrade(d: dict) -> dict:

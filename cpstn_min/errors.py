@@ -5,6 +5,7 @@ runs through `run_cli`, which prints a CpstnError as one line `error: ...` on
 stderr (a DataError may go on to list the data layouts it reads) and returns its
 exit code, so no user mistake ends in a traceback.
 """
+import re
 import sys
 from typing import Callable
 
@@ -38,9 +39,20 @@ class TrainingDiverged(CpstnError):
     exit_code = 1
 
 
-def one_line(e: BaseException) -> str:
+def one_line(e) -> str:
     """Messages that wrap a library's error (torch.load, ...) can span lines; users get one."""
     return " ".join(str(e).split())
+
+
+def message(e: CpstnError) -> str:
+    """What the user reads: the error's own text, without the traceback a DataLoader worker
+    wraps around an error it re-raises in the main process."""
+    text = str(e)
+    if text.startswith("Caught ") and "Original Traceback" in text:
+        own = list(re.finditer(rf"^(?:[\w.]+\.)?{type(e).__name__}: ", text, re.MULTILINE))
+        if own:
+            text = text[own[-1].end():].rstrip("\n")
+    return text if e.keep_lines else one_line(text)
 
 
 def run_cli(main: Callable[[], object], interrupted_hint: str = "") -> int:
@@ -48,7 +60,7 @@ def run_cli(main: Callable[[], object], interrupted_hint: str = "") -> int:
     try:
         main()
     except CpstnError as e:
-        print(f"error: {e if e.keep_lines else one_line(e)}", file=sys.stderr)
+        print(f"error: {message(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted" + (f"; {interrupted_hint}" if interrupted_hint else ""), file=sys.stderr)

@@ -68,10 +68,20 @@ def skeleton_augment(x: torch.Tensor, valid_frames: torch.Tensor, start: torch.T
     return torch.ops.cpstn.skeleton_augment.default(x, valid_frames, start, step, R, T_out, reflect)
 
 
+def _check_one_device(op: str, x: torch.Tensor, **others) -> None:
+    """The fake kernels run whenever any input is on the meta device: without this check an
+    op with x on the CPU and one input on meta would return an uninitialised CPU tensor."""
+    for name, t in others.items():
+        if t is not None:
+            torch._check(t.device == x.device, lambda: f"{op}: {name} is on {t.device} but x is on "
+                                                       f"{x.device}; all tensors must be on one device")
+
+
 if extension_loaded():
     @torch.library.register_fake("cpstn::graph_conv")
     def _graph_conv_fake(x, weight, bias, A):
         # the kernels' checks, so a traced call with mismatched shapes fails at compile time
+        _check_one_device("graph_conv", x, weight=weight, bias=bias, A=A)
         torch._check(x.dim() == 4 and weight.dim() == 3 and A.dim() == 3,
                      lambda: "graph_conv: x must be 4-D (N,Cin,T,V), weight 3-D (K,Cout,Cin), A 3-D (K,V,V)")
         torch._check(weight.shape[2] == x.shape[1], lambda: "graph_conv: weight Cin must match x channels")
@@ -81,6 +91,7 @@ if extension_loaded():
 
     @torch.library.register_fake("cpstn::graph_conv_backward")
     def _graph_conv_backward_fake(grad_out, x, weight, bias, A, output_mask):
+        _check_one_device("graph_conv_backward", x, grad_out=grad_out, weight=weight, bias=bias, A=A)
         def like(t, needed):
             return t.new_empty(t.shape) if needed and t is not None else grad_out.new_empty(0)
         return like(x, output_mask[0]), like(weight, output_mask[1]), like(bias, output_mask[2]), \
@@ -88,6 +99,7 @@ if extension_loaded():
 
     @torch.library.register_fake("cpstn::skeleton_augment")
     def _skeleton_augment_fake(x, valid_frames, start, step, R, T_out, reflect=False):
+        _check_one_device("skeleton_augment", x, valid_frames=valid_frames, start=start, step=step, R=R)
         N, C, _, V, M = x.shape
         return x.new_empty(N, C, T_out, V, M)
 

@@ -8,6 +8,8 @@ the first mismatched tensor. Encoders map (N,3,T,V,M) clips to (N,feature_dim) f
 """
 from typing import Tuple
 
+import torch
+
 from . import checkpoint
 from .config import Config
 from .encoder import STGCNEncoder, build_encoder
@@ -18,8 +20,7 @@ ENCODER_PREFIX = "encoder_q."   # CPSTN keeps its query encoder under this prefi
 
 def config_of_checkpoint(ckpt: dict, path: str) -> Config:
     """The pretraining Config saved in a checkpoint dict (read from `path`)."""
-    if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
-        raise CheckpointError(f"{path} is not a cpstn checkpoint (needs 'config' and 'model' entries)")
+    checkpoint.require_entries(ckpt, path)
     try:
         return Config.from_dict(ckpt["config"])
     except (AttributeError, TypeError, ValueError) as e:
@@ -44,7 +45,7 @@ def load_pretrained_encoder(path: str, model_cfg=None) -> Tuple[STGCNEncoder, Co
     state = {k[len(ENCODER_PREFIX):]: v for k, v in ckpt["model"].items() if k.startswith(ENCODER_PREFIX)}
     if not state:
         raise CheckpointError(f"{path}: no encoder weights (no '{ENCODER_PREFIX}*' entries in 'model')")
-    problem = _mismatch(encoder.state_dict(), state)
+    problem = state_mismatch(encoder.state_dict(), state)
     if problem:
         raise CheckpointError(f"{path} was trained with a different model configuration than "
                               f"{_model_summary(model_cfg)}: {problem}")
@@ -58,14 +59,16 @@ def _model_summary(model_cfg) -> str:
 
 
 def _shape(t) -> str:
+    if not isinstance(t, torch.Tensor):
+        return f"not a tensor ({type(t).__name__})"
     return "x".join(str(s) for s in t.shape) or "scalar"
 
 
-def _mismatch(expected: dict, found: dict) -> str:
+def state_mismatch(expected: dict, found: dict) -> str:
     """One-line description of how `found` differs from `expected` ('' if they agree)."""
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
-    wrong = [k for k in expected if k in found and expected[k].shape != found[k].shape]
+    wrong = [k for k in expected if k in found and getattr(found[k], "shape", None) != expected[k].shape]
     problems = []
     if wrong:
         k = wrong[0]

@@ -88,7 +88,8 @@ def skeleton_augment(x: torch.Tensor, valid_frames: torch.Tensor, start: torch.T
         period = 2 * last
         q = p - period * torch.floor(p / period)
         p = torch.where(last > 0, torch.where(q > last, period - q, q), torch.zeros_like(p))
-    p = torch.minimum(p.clamp(min=0), last)
+    # where(p > 0), not clamp: NaN (a bad start or step) goes to frame 0 as in the kernels
+    p = torch.minimum(torch.where(p > 0, p, torch.zeros_like(p)), last)
     i0 = p.floor()
     frac = (p - i0).view(N, 1, T_out, 1, 1)
     i0 = i0.long()

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from cpstn_min import ops, reference
@@ -22,3 +23,20 @@ def test_schemas_registered_when_built():
     for op in ops.OPS:
         assert hasattr(torch.ops.cpstn, op)
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"cpstn::{op}", "CPU"), op
+
+
+@pytest.mark.skipif(not ops.extension_loaded(), reason="extension not built")
+def test_one_input_on_meta_is_an_error_not_uninitialised_memory():
+    x, w, b, A = torch.randn(2, 5, 7, 25), torch.randn(3, 6, 5), torch.randn(3, 6), torch.rand(3, 25, 25)
+    for name, args in (("weight", (x, w.to("meta"), b, A)), ("bias", (x, w, b.to("meta"), A)),
+                       ("A", (x, w, b, A.to("meta"))), ("weight", (x.to("meta"), w, b, A))):
+        with pytest.raises(RuntimeError, match=f"graph_conv: {name} is on .* all tensors must be on one device"):
+            torch.ops.cpstn.graph_conv(*args)
+    assert torch.ops.cpstn.graph_conv(x.to("meta"), w.to("meta"), b.to("meta"), A.to("meta")).device.type == "meta"
+    clips = (torch.randn(2, 3, 6, 25, 2), torch.tensor([6, 4]), torch.zeros(2), torch.ones(2),
+             torch.eye(3).expand(2, 3, 3).contiguous())
+    for i, name in enumerate(("valid_frames", "start", "step", "R"), start=1):
+        args = list(clips)
+        args[i] = args[i].to("meta")
+        with pytest.raises(RuntimeError, match=f"skeleton_augment: {name} is on meta"):
+            torch.ops.cpstn.skeleton_augment(*args, 4)

@@ -95,6 +95,20 @@ def test_reference_zero_clip_even_if_frame_zero_is_not_finite():
     assert torch.equal(out, torch.zeros(1, 3, 3, 2, 1))
 
 
+@pytest.mark.parametrize("reflect", [False, True], ids=["clamp", "reflect"])
+def test_reference_clamps_a_non_finite_position_like_the_kernel(reflect):
+    """A NaN start or step reads frame 0, an infinite one frame 0 or the last valid frame."""
+    x = torch.arange(2 * 3 * 5 * 2 * 1, dtype=torch.float32).view(2, 3, 5, 2, 1)
+    start, step = torch.tensor([math.nan, 1.0]), torch.tensor([1.0, math.nan])
+    out = reference.skeleton_augment(x, torch.tensor([5, 4]), start, step, torch.eye(3).expand(2, 3, 3), 3, reflect)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[0], x[0, :, :1].expand(3, 3, 2, 1))
+    if _has_kernel("CPU"):
+        for s, st in ((start, step), (torch.tensor([math.inf, -math.inf]), torch.zeros(2))):
+            args = (x, torch.tensor([5, 4]), s, st, torch.eye(3).expand(2, 3, 3).contiguous(), 3, reflect)
+            torch.testing.assert_close(reference.skeleton_augment(*args), torch.ops.cpstn.skeleton_augment(*args))
+
+
 def _strided_variants(x):
     """The same values as x in layouts a kernel must read through strides."""
     N, C, T, V, M = x.shape

@@ -22,6 +22,7 @@ import torch
 from ..atomic import atomic_write
 from ..config import EvalConfig
 from ..errors import EvalError
+from ..folders import make_folder
 from .linear import accuracy
 from .protocols import FROZEN, run_frozen
 from .report import summarize, write_outputs
@@ -85,7 +86,7 @@ def evaluate_ensemble(ecfg: EvalConfig, log=print) -> dict:
     data_cfg, train_set, test_set = first
     metrics = summarize(fused, labels, train_set.num_classes, train_set.class_names)
     out_dir = ecfg.out_dir or os.path.join(os.path.dirname(os.path.abspath(ecfg.ensemble[0])), "ensemble")
-    os.makedirs(out_dir, exist_ok=True)
+    make_folder(out_dir, "--out-dir")
     scores_path = os.path.join(out_dir, f"eval_ensemble_{ecfg.protocol}_scores.npy")
     with atomic_write(scores_path) as f:      # the fused (N_test,C) probabilities, for further fusion
         np.save(f, fused.numpy().astype(np.float32))

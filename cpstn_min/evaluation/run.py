@@ -14,8 +14,10 @@ import os
 
 from .. import ops
 from ..config import Config, DataConfig, EvalConfig
+from ..config_checks import check_eval_config
 from ..data import build_dataset
 from ..errors import EvalError
+from ..folders import make_folder
 from ..streams import check_stream
 from .encoders import check_dataset_fits, encoder_to_evaluate, for_data_stream
 from .protocols import FROZEN, PROTOCOLS, run_finetune, run_frozen
@@ -26,13 +28,13 @@ def evaluate(ecfg: EvalConfig, log=print) -> dict:
     """Runs ecfg.protocol end to end; returns the record written to eval_<protocol>.json."""
     if ecfg.protocol not in PROTOCOLS:
         raise EvalError(f"unknown protocol {ecfg.protocol!r} (expected one of {', '.join(PROTOCOLS)})")
+    check_eval_config(ecfg)
     if ecfg.ensemble:
         from .ensemble import evaluate_ensemble
         return evaluate_ensemble(ecfg, log)
     ecfg = dataclasses.replace(ecfg)   # private copy: semi may set label_fraction from a saved subset
     encoder, cfg, source, data_cfg, train_set, test_set = encoder_and_data(ecfg, log)
-    out_dir = out_dir_of(ecfg)
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = make_folder(out_dir_of(ecfg), "--out-dir")
     log(f"{ecfg.protocol}: {source} on {data_cfg.dataset} {data_cfg.split} "
         f"({len(train_set)} train / {len(test_set)} test clips, {train_set.num_classes} classes), "
         f"device {ecfg.device}, ops backend {ops.backend(ecfg.device)}")

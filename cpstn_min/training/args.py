@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 
 from .. import checkpoint
 from ..config import Config, TrainConfig
+from ..config_checks import check_config
 from ..errors import CheckpointError, UsageError
 
 # flag, config path, type (None: a switch storing the value after "="; a list: several values), help
@@ -52,7 +53,10 @@ FLAGS = [
     ("--overwrite", "train.overwrite=True", None, "start afresh even if OUT_DIR holds a checkpoint"),
     ("--save-every", "train.save_every", int, "also checkpoint every N steps (0: only per epoch)"),
     ("--log-every", "train.log_every", int, "log metrics every N steps"),
+    ("--check-data", "train.check_data=True", None, "scan every training clip for NaN/inf before training"),
 ]
+
+FLAG_OF = {path.split("=")[0]: flag for flag, path, _, _ in FLAGS}   # "train.epochs" -> "--epochs"
 
 RECIPE_EPOCHS, RECIPE_LR_STEPS = TrainConfig.epochs, TrainConfig.lr_steps
 
@@ -116,7 +120,7 @@ def read_config_file(path: str) -> Dict[str, object]:
 
 
 def apply(cfg: Config, values: Dict[str, object]) -> Config:
-    """Set "section.field" values on a copy of cfg; unknown fields are a UsageError."""
+    """Set "section.field" values on a copy of cfg; unknown fields and bad values are a UsageError."""
     d = cfg.to_dict()
     for path, value in values.items():
         section, _, name = path.partition(".")
@@ -124,9 +128,10 @@ def apply(cfg: Config, values: Dict[str, object]) -> Config:
             raise UsageError(f"unknown config field {path!r}")
         d[section][name] = value
     try:
-        return Config.from_dict(d)
+        cfg = Config.from_dict(d)
     except (TypeError, ValueError) as e:
         raise UsageError(f"bad config: {e}") from e
+    return check_config(cfg, FLAG_OF)
 
 
 def scale_lr_steps(epochs: int, steps=RECIPE_LR_STEPS, recipe_epochs=RECIPE_EPOCHS):
@@ -141,7 +146,7 @@ def resolve(values: Dict[str, object], log=print) -> Config:
         path = os.path.join(out_dir, "checkpoint.pt")
         if not os.path.isfile(path):
             raise UsageError(f"--resume: no checkpoint at {path} to resume from (see --out-dir)")
-        ckpt = checkpoint.load(path)
+        ckpt = checkpoint.require_entries(checkpoint.load(path), path)
         try:
             saved = Config.from_dict(ckpt["config"])
         except (AttributeError, KeyError, TypeError, ValueError) as e:

@@ -1,8 +1,9 @@
 """prepare(cfg) -> Run: everything a pretraining run needs, restored from its checkpoint on resume.
 
-Checks the device, joins the process group (torchrun), checks the run folder,
-seeds every RNG, builds the dataset (rank 0 first, so it is generated or
-converted once), the DataLoader over a ResumableSampler, the CPSTN model
+Checks the config and the device, joins the process group (torchrun), checks
+and locks the run folder (rank 0; Run.close releases it), removes the temporaries
+of killed saves, seeds every RNG, builds the dataset (rank 0 first, so it is
+generated or converted once), the DataLoader over a ResumableSampler, the CPSTN model
 (wrapped in DistributedDataParallel when distributed), SGD, the step lr
 schedule and the AMP scaler. batch_size is global (split across processes).
 """
@@ -17,12 +18,16 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from .. import checkpoint, distributed, ops, streams
-from ..atomic import atomic_write
+from ..atomic import atomic_write, remove_stale_temps
 from ..config import Config
+from ..config_checks import check_config, check_device
 from ..data import build_dataset
+from ..data.check import check_finite
 from ..errors import UsageError
 from ..model import CPSTN
 from ..pretext import pretext_classes
+from ..run_lock import RunLock
+from .args import FLAG_OF
 from .state import ResumableSampler, Run
 
 
@@ -30,7 +35,8 @@ def prepare(cfg: Config, log=print) -> Run:
     """Everything a run needs, restored from the checkpoint with cfg.train.resume."""
     cfg = Config.from_dict(cfg.to_dict())  # private copy: resolved values are written into it
     tc = cfg.train
-    device = _device(tc.device)
+    check_config(cfg, FLAG_OF)
+    device = check_device(tc.device)
     dist = distributed.init_from_env(device.type)
     log = log if dist.is_main else (lambda *a, **k: None)
     if device.type == "cuda" and dist.enabled:
@@ -42,8 +48,19 @@ def prepare(cfg: Config, log=print) -> Run:
                          "train without --amp or with CPSTN_BACKEND=reference")
     if tc.batch_size % dist.world_size:
         raise UsageError(f"batch size {tc.batch_size} is not divisible by {dist.world_size} processes")
-    if dist.is_main:
-        _prepare_out_dir(tc)
+    lock = _prepare_out_dir(tc, log) if dist.is_main else None
+    try:
+        run = _build(cfg, device, dist, log)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    run.lock = lock
+    return run
+
+
+def _build(cfg: Config, device, dist, log) -> Run:
+    tc = cfg.train
     torch.manual_seed(tc.seed)
     np.random.seed(tc.seed)
     random.seed(tc.seed)
@@ -52,6 +69,8 @@ def prepare(cfg: Config, log=print) -> Run:
         distributed.barrier()  # rank 0 builds (and caches) the dataset first
     dataset = build_dataset(cfg.data, train=True)
     if dist.is_main:
+        if tc.check_data:
+            check_finite(dataset)
         distributed.barrier()
     _model_fits_data(cfg, dataset, log)
     per_rank = tc.batch_size // dist.world_size
@@ -108,19 +127,8 @@ def _model_fits_data(cfg: Config, dataset, log) -> None:
             setattr(cfg.model, k, v)
 
 
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise UsageError(f"bad --device {name!r}: {e}") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-    if device.type not in ("cpu", "cuda"):
-        raise UsageError(f"--device {name}: only cpu and cuda are supported")
-    return device
-
-
-def _prepare_out_dir(tc) -> None:
+def _prepare_out_dir(tc, log) -> RunLock:
+    """The run folder, writable and locked for this run, without the temporaries of killed saves."""
     path = os.path.join(tc.out_dir, "checkpoint.pt")
     try:
         os.makedirs(tc.out_dir, exist_ok=True)
@@ -135,6 +143,11 @@ def _prepare_out_dir(tc) -> None:
     if not tc.resume and not tc.overwrite and os.path.isfile(path):
         raise UsageError(f"{tc.out_dir} already holds a checkpoint: pass --resume to continue it, "
                          "--overwrite to start afresh, or choose another --out-dir")
+    lock = RunLock(tc.out_dir).acquire()
+    for name in ("checkpoint.pt", "log.jsonl", "config.json"):
+        for tmp in remove_stale_temps(os.path.join(tc.out_dir, name)):
+            log(f"removed {tmp}, left by a save that was killed")
+    return lock
 
 
 def _truncate_log(path: str, step: int) -> None:

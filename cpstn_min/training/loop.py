@@ -5,19 +5,19 @@ the views on the training device, from a generator reseeded every step from
 (seed, rank, step), so resuming from any checkpoint reproduces the
 uninterrupted run's losses. Rank 0 writes log.jsonl (one JSON record per logged
 step and per epoch) and checkpoint.pt at every epoch end and every
-`save_every` steps. A loss that is not finite raises TrainingDiverged.
+`save_every` steps. A loss that is not finite, on any step, raises TrainingDiverged
+before it reaches the weights; a state that is not finite is never saved (divergence.py).
 """
 import json
 import time
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from .. import augment, distributed, streams
 from ..config import Config
-from ..errors import TrainingDiverged
 from .build import prepare
+from .divergence import check_loss
 from .state import Run
 
 
@@ -38,6 +38,7 @@ def train_step(run: Run, clips: torch.Tensor, valid_frames: torch.Tensor) -> dic
     amp_dtype = torch.float16 if run.device.type == "cuda" else torch.bfloat16
     with torch.autocast(run.device.type, dtype=amp_dtype, enabled=amp):
         out = run.model(views)
+    check_loss(run, out["loss"])
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(out["loss"]).backward()
     run.scaler.step(run.optimizer)
@@ -70,34 +71,35 @@ def _train_epoch(run: Run, epoch: int, logf) -> None:
     if run.batch_in_epoch == 0:
         run.epoch_sums = {}
     sums, seen, tick, t0 = run.epoch_sums, 0, time.perf_counter(), time.perf_counter()
-    for clips, valid_frames, _, _ in bar:
-        out = train_step(run, clips, valid_frames)
-        run.batch_in_epoch += 1
-        seen += clips.shape[0] * world
-        for k, v in out.items():
-            sums[k] = sums.get(k, 0.0) + v
-        if run.step % tc.log_every == 0 or run.batch_in_epoch == steps:
-            values = {k: v.item() for k, v in out.items()}
-            if not np.isfinite(values["loss"]):
-                raise TrainingDiverged(f"loss is {values['loss']} at step {run.step}; lower --lr "
-                                       f"or resume from the last checkpoint")
-            now = time.perf_counter()
-            rate = seen / (now - tick)
-            seen, tick = 0, now
-            bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if not k.startswith("acc")}
-                            | {"samples/s": f"{rate:.1f}"})
-            _write(logf, {"epoch": epoch, "step": run.step, "lr": run.optimizer.param_groups[0]["lr"],
-                          **values, "samples_per_s": rate})
-        if tc.save_every and run.step % tc.save_every == 0 and run.batch_in_epoch < steps:
-            run.save_checkpoint()
-    bar.close()
+    try:   # a bar left open would share its line with the error message
+        for clips, valid_frames, _, _ in bar:
+            out = train_step(run, clips, valid_frames)
+            run.batch_in_epoch += 1
+            seen += clips.shape[0] * world
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if run.step % tc.log_every == 0 or run.batch_in_epoch == steps:
+                values = {k: v.item() for k, v in out.items()}
+                now = time.perf_counter()
+                rate = seen / (now - tick)
+                seen, tick = 0, now
+                bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if not k.startswith("acc")}
+                                | {"samples/s": f"{rate:.1f}"})
+                _write(logf, {"epoch": epoch, "step": run.step, "lr": run.optimizer.param_groups[0]["lr"],
+                              **values, "samples_per_s": rate})
+            if tc.save_every and run.step % tc.save_every == 0 and run.batch_in_epoch < steps:
+                run.save_checkpoint()
+    finally:
+        bar.close()
     run.scheduler.step()
     means = {k: (v / steps).item() for k, v in sums.items()}
     run.epoch, run.batch_in_epoch, run.epoch_sums = epoch + 1, 0, {}
-    run.save_checkpoint()
     summary = {"epoch": epoch, "step": run.step, "type": "epoch", **means, "steps": steps,
                "seconds": time.perf_counter() - t0}
+    # the line first: a kill between the two loses no summary (a resume from an older
+    # checkpoint drops the line with the records after that checkpoint, and writes it again)
     _write(logf, summary)
+    run.save_checkpoint()
     if run.dist.is_main:
         terms = " ".join(f"{k} {v:.4f}" for k, v in means.items())
         tqdm.write(f"epoch {epoch + 1}/{tc.epochs}: {terms} ({summary['seconds']:.0f} s)")
@@ -115,4 +117,5 @@ def main(cfg: Config, log=print) -> str:
     try:
         return fit(run)
     finally:
+        run.close()
         distributed.shutdown()

@@ -26,6 +26,9 @@ from ..config import Config
 from ..distributed import DistInfo
 from ..errors import CheckpointError
 from ..model import CPSTN
+from ..pretrained import state_mismatch
+from ..run_lock import RunLock
+from .divergence import check_state
 
 
 class ResumableSampler(DistributedSampler):
@@ -57,6 +60,8 @@ class Run:
     batch_in_epoch: int = 0      # batches of `epoch` already trained
     step: int = 0                # optimizer steps so far
     epoch_sums: Optional[dict] = None  # sums of the loss terms over this epoch's batches
+    saved_step: Optional[int] = None   # step of the last checkpoint this run wrote or resumed from
+    lock: Optional[RunLock] = None     # held on the run folder by rank 0 while the run lives
 
     @property
     def ckpt_path(self) -> str:
@@ -77,7 +82,11 @@ class Run:
     def load_state_dict(self, state: dict, log=print) -> None:
         """state_dict() of a run with the same model config (read from ckpt_path) -> this Run."""
         path = self.ckpt_path
+        checkpoint.require_entries(state, path, ("config", "model", "optimizer", "scheduler", "scaler", "rng"))
         check_same_model(state, self.cfg.model, path)
+        problem = state_mismatch(self.core.state_dict(), state["model"])
+        if problem:  # named here in one line: torch would list every tensor on a line of its own
+            raise CheckpointError(f"{path} holds weights that do not fit its own model configuration: {problem}")
         try:
             self.core.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -87,23 +96,34 @@ class Run:
             self.step = state["step"]
             self.epoch_sums = {k: torch.tensor(v, device=self.device) for k, v in state["epoch_sums"].items()}
             set_rng_state(state["rng"])
-        except (KeyError, RuntimeError, ValueError) as e:
+        except (AttributeError, KeyError, RuntimeError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path} does not fit this model or this version of cpstn: {e}") from e
         self.scheduler.milestones = Counter(self.cfg.train.lr_steps)  # lr steps may move on resume
         if state["world_size"] != self.dist.world_size and self.batch_in_epoch:
             log(f"warning: {path} was written by {state['world_size']} process(es), resuming with "
                 f"{self.dist.world_size}: the rest of epoch {self.epoch + 1} sees another data order")
+        self.saved_step = self.step
         log(f"resumed {path}: epoch {self.epoch + 1}, {self.batch_in_epoch} batches in, step {self.step}")
 
     def save_checkpoint(self) -> None:
-        """Rank 0 writes state_dict() to ckpt_path, atomically."""
+        """Rank 0 writes state_dict() to ckpt_path, atomically, if every tensor in it is finite."""
         if self.dist.is_main:
-            checkpoint.save(self.state_dict(), self.ckpt_path)
+            state = self.state_dict()
+            check_state(self, state)
+            checkpoint.save(state, self.ckpt_path)
+            self.saved_step = self.step
+
+    def close(self) -> None:
+        """Release the run folder (at the end of training.main)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def check_same_model(state: dict, model_cfg, path: str) -> None:
     """CheckpointError naming the differing fields if `state` was written for another model config."""
-    saved = state.get("config", {}).get("model", {})
+    saved = state["config"].get("model")
+    saved = saved if isinstance(saved, dict) else {}
     current = dataclasses.asdict(model_cfg)
     diff = [f"{k}: {saved.get(k)!r} in the checkpoint, {v!r} now" for k, v in current.items()
             if _tuples(saved.get(k)) != _tuples(v)]

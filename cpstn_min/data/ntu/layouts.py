@@ -130,7 +130,8 @@ def _stgcn_labels(path, num_classes):
         raise DataError(f"{path}: expected {len(names)} integer labels matching {len(names)} sample names, "
                         f"got {labels.dtype} array of shape {labels.shape}")
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-        hint = " (NTU-120 labels? use --dataset ntu120)" if num_classes == 60 and labels.max() < 120 else ""
+        ntu120 = num_classes == 60 and labels.min() >= 0 and labels.max() < 120   # only too large
+        hint = " (NTU-120 labels? use --dataset ntu120)" if ntu120 else ""
         raise DataError(f"{path}: labels must lie in [0, {num_classes - 1}], found "
                         f"{labels.min()}..{labels.max()}{hint}")
     return labels

@@ -28,7 +28,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ...atomic import atomic_write
-from ...errors import DataError, run_cli
+from ...errors import DataError, UsageError, run_cli
+from ...folders import make_folder
 from ..common import MAX_BODIES, NUM_JOINTS, SPINE_JOINT, centre_clip
 from ..mapped import atomic_open_memmap
 from .layouts import MANIFEST, PREPARED_FORMAT
@@ -147,6 +148,8 @@ def prepare(dataset, raw_dir, out, workers=None, strict=False, centre=True, max_
         raise DataError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
     if max_frames < 1:
         raise DataError(f"--max-frames must be at least 1, got {max_frames}")
+    if workers is not None and workers < 0:
+        raise UsageError(f"--workers must be >= 0 (0: all cores), got {workers}")
     workers = workers or os.cpu_count() or 1
     paths, skipped, bad_names = list_samples(raw_dir, dataset)
     if strict and bad_names:
@@ -160,7 +163,7 @@ def prepare(dataset, raw_dir, out, workers=None, strict=False, centre=True, max_
             print(f"{out} is already prepared ({manifest_path}); delete it to prepare again")
             return old
         os.remove(manifest_path)            # the outputs are rewritten: never leave a stale manifest
-    os.makedirs(out, exist_ok=True)
+    make_folder(out, "--out")
     store = ShardStore(out, dict(dataset=dataset, raw_dir=os.path.abspath(raw_dir)))
     done = store.done_names()
     todo = [p for p in paths if sample_name(p) not in done]

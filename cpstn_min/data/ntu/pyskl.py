@@ -84,6 +84,11 @@ def _keypoints(path, a):
 def _write_part(path, anns, num_classes, data_path, meta_path, key):
     T = max([MIN_FRAMES] + [a["keypoint"].shape[1] for a in anns if isinstance(a["keypoint"], np.ndarray)
                             and a["keypoint"].ndim == 4])
+    odd = next((a for a in anns if isinstance(a["label"], bool) or not isinstance(a["label"], (int, np.integer))),
+               None)
+    if odd is not None:
+        raise DataError(f"{path}: {odd['frame_dir']}: label must be an integer, got "
+                        f"{repr(odd['label'])[:40]} ({type(odd['label']).__name__})")
     labels = np.array([a["label"] for a in anns], dtype=np.int64)
     bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
     if bad.size:

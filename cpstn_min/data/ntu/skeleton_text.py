@@ -107,7 +107,7 @@ def _careful_walk(lines):
             info = lines.fields(f"the info line of body {b + 1} of {bodies} in frame {f + 1}", BODY_FIELDS,
                                 count_line)
             if not info[0].lstrip(b"-").isdigit():
-                raise DataError(f"{path}: line {lines.i}: tracking id {_text(info[0])!r} is not an integer")
+                raise DataError(f"{path}: line {lines.i}: tracking id {_excerpt(info[0])} is not an integer")
             joints = lines.integer(f"the joint count of body {b + 1} in frame {f + 1}")
             if joints != JOINTS:
                 raise DataError(f"{path}: line {lines.i}: joint count {joints}, expected {JOINTS}")
@@ -129,7 +129,7 @@ def _check_bytes(raw, path):
     line = raw[start:end if end >= 0 else len(raw)]
     bad = next((f for f in line.split() if f.translate(None, NUMBER_BYTES)), line)
     line_no = raw.count(b"\n", 0, pos) + 1
-    raise DataError(f"{path}: line {line_no}: field {_text(bad)[:40]!r} is not a number")
+    raise DataError(f"{path}: line {line_no}: field {_excerpt(bad)} is not a number")
 
 
 class _Lines:
@@ -159,7 +159,7 @@ class _Lines:
             hint = (" (the body count of the previous frame does not match the lines that follow)"
                     if "body count" in what and len(line.split()) in (BODY_FIELDS, JOINT_FIELDS) else "")
             raise DataError(f"{self.path}: line {self.i}: expected {what} (one integer), "
-                            f"found {_text(line)[:60]!r}{hint}") from None
+                            f"found {_excerpt(line, 60)}{hint}") from None
         if value < 0:
             raise DataError(f"{self.path}: line {self.i}: {what} is negative ({value})")
         return value
@@ -226,18 +226,26 @@ def _xyz_line_by_line(raw, starts, ends, rows, path):
         fields = raw[starts[k]:ends[k]].split()
         if len(fields) != JOINT_FIELDS:
             raise DataError(f"{path}: line {k + 1}: expected a joint line ({JOINT_FIELDS} fields), "
-                            f"found {len(fields)} field(s): {_text(raw[starts[k]:ends[k]])[:60]!r}")
+                            f"found {len(fields)} field(s): {_excerpt(raw[starts[k]:ends[k]], 60)}")
         for c in range(3):
             try:
                 out[r, c] = float(fields[c])
             except ValueError:
-                raise DataError(f"{path}: line {k + 1}: field {c + 1} {_text(fields[c])!r} is not a number") \
+                raise DataError(f"{path}: line {k + 1}: field {c + 1} {_excerpt(fields[c])} is not a number") \
                     from None
     return out.ravel()
 
 
 def _text(b):
     return b.decode("ascii", "replace") if isinstance(b, bytes) else str(b)
+
+
+def _excerpt(b, limit: int = 40) -> str:
+    """A quoted excerpt for messages: bytes that are not printable ASCII show escaped (\\xNN), so a
+    binary file never writes raw bytes to the terminal, and a long field is cut."""
+    text = repr(b[:limit])
+    text = text[1:] if isinstance(b, bytes) else text   # b'...' -> '...'
+    return text + ("..." if len(b) > limit else "")
 
 
 def sample_name(path) -> str:
