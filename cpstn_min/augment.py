@@ -86,6 +86,7 @@ def rotation_matrices(deg: np.ndarray) -> np.ndarray:
 
 
 CONTRASTIVE_VIEWS = ("key", "query")
+PRETEXT_SPATIAL = ("freeze", "swap", "mask", "rotation", "none")
 
 
 def view_ranges(cfg: AugmentConfig, name: str):
@@ -139,8 +140,9 @@ def check_config(cfg: AugmentConfig) -> None:
         raise ValueError(f"augment.pretext_strides must be integers >= 1, got {cfg.pretext_strides}")
     if not cfg.pretext_paces or not all(0 < p <= 1 for p in cfg.pretext_paces):
         raise ValueError(f"augment.pretext_paces must be fractions in (0, 1], got {cfg.pretext_paces}")
-    if cfg.pretext_spatial not in ("none", "rotation", "freeze"):
-        raise ValueError(f"augment.pretext_spatial must be none, rotation or freeze, got {cfg.pretext_spatial!r}")
+    if cfg.pretext_spatial not in PRETEXT_SPATIAL:
+        raise ValueError(f"augment.pretext_spatial must be one of {', '.join(PRETEXT_SPATIAL)}, "
+                         f"got {cfg.pretext_spatial!r}")
     if not cfg.pretext_rotations_deg:
         raise ValueError("augment.pretext_rotations_deg must name at least one angle")
     for name, value in (("key_shear", cfg.key_shear), ("query_shear", cfg.query_shear),

@@ -48,7 +48,7 @@ class AugmentConfig:
     pretext_pace: str = "stride"                      # stride | crop (the first design)
     pretext_strides: Tuple[int, ...] = (1, 2, 3, 4)   # source frames per output frame (30 fps data)
     pretext_paces: Tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)   # crop: fraction of the clip covered
-    pretext_spatial: str = "freeze"                   # freeze | rotation (the first design) | none
+    pretext_spatial: str = "freeze"                   # freeze | swap | mask | rotation (the first design) | none
     pretext_rotations_deg: Tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)   # rotation: about the camera axis
     pretext_reverse: bool = False                     # also predict playback direction
     pretext_shear: float = 0.0

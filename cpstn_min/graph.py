@@ -8,7 +8,8 @@ Layouts (LAYOUTS: joints V, 0-based edges, centre joint): ntu-rgb+d (Kinect v2, 
 openpose (18), coco17 (the 17 COCO keypoints most 2D pose estimators output) and
 mediapipe33 (MediaPipe Pose landmarks). `parent_joints(layout)` gives each joint's
 neighbour one hop closer to the centre (the bone stream's pairs); BODY_PARTS the parts
-the "freeze" pretext task holds still.
+the "freeze" and "swap" pretext tasks act on, TORSO the trunk joints of the body frame
+"swap" uses.
 """
 import numpy as np
 
@@ -45,7 +46,8 @@ LAYOUTS = {
 STRATEGIES = ("uniform", "distance", "spatial")
 
 # Body parts (name, 0-based joints, anchor joint) of each layout: the parts the "freeze" pretext
-# task can hold still, each then moving rigidly with its anchor (where the limb meets the trunk).
+# task can hold still, each then moving rigidly with its anchor (where the limb meets the trunk),
+# and the parts the "swap" task takes from another clip.
 BODY_PARTS = {
     "ntu-rgb+d": (("left arm", (4, 5, 6, 7, 21, 22), 20), ("right arm", (8, 9, 10, 11, 23, 24), 20),
                   ("left leg", (12, 13, 14, 15), 0), ("right leg", (16, 17, 18, 19), 0),
@@ -63,13 +65,29 @@ BODY_PARTS = {
 }
 
 
-def body_parts(num_joints: int):
-    """BODY_PARTS of the layout with `num_joints` joints (every layout has its own count)."""
+# The trunk of each layout, from which the "swap" pretext task builds a body frame per frame:
+# (joints averaged for the pelvis, joints averaged for the top of the spine, left shoulder,
+# right shoulder), 0-based. Layouts without a pelvis or neck joint average the hips / shoulders.
+TORSO = {
+    "ntu-rgb+d": ((0,), (20,), 4, 8),
+    "openpose": ((8, 11), (1,), 5, 2),
+    "coco17": ((11, 12), (5, 6), 5, 6),
+    "mediapipe33": ((23, 24), (11, 12), 11, 12),
+}
+
+
+def layout_of(num_joints: int) -> str:
+    """The name of the layout with `num_joints` joints (every layout has its own count)."""
     for name, (v, _, _) in LAYOUTS.items():
-        if v == num_joints and name in BODY_PARTS:
-            return BODY_PARTS[name]
+        if v == num_joints:
+            return name
     raise ValueError(f"no body parts are known for a skeleton of {num_joints} joints "
                      f"(known: {sorted(LAYOUTS[n][0] for n in BODY_PARTS)})")
+
+
+def body_parts(num_joints: int):
+    """BODY_PARTS of the layout with `num_joints` joints."""
+    return BODY_PARTS[layout_of(num_joints)]
 
 
 def parent_joints(layout: str) -> np.ndarray:

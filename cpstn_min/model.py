@@ -2,8 +2,8 @@
 
 forward(views) takes the dict of augment.make_views — 'query', 'key', 'pretext'
 clips (N,3,T,V,M) and the pretext labels (N,) — and returns a dict of scalars:
-'loss' (what to minimize), the loss terms ('nce', 'spatial', 'pace', 'dir') and
-their top-1 accuracies ('acc_nce', ...). Three encoder passes: query view and
+'loss' (what to minimize), the loss terms ('nce', 'spatial' or 'mask', 'pace', 'dir') and
+their scores ('acc_nce', ...: top-1 accuracy; R^2 for the 'mask' regression). Three encoder passes: query view and
 pretext view through the query encoder (the pretext view only up to
 model_cfg.pretext_block when set), key view through the key encoder.
 
@@ -59,8 +59,8 @@ class CPSTN(nn.Module):
                 raise ValueError(f"model.pretext_block must be in 0..{blocks}, got {model_cfg.pretext_block}")
             head_dim = self.encoder_q.widths[model_cfg.pretext_block - 1] if model_cfg.pretext_block else fd
             self.pretext = PretextHeads(head_dim, classes, model_cfg.pretext_hidden)
-            self.weights = {"spatial": model_cfg.lambda_spatial, "pace": model_cfg.lambda_pace,
-                            "dir": model_cfg.lambda_dir}
+            self.weights = {"spatial": model_cfg.lambda_spatial, "mask": model_cfg.lambda_spatial,
+                            "pace": model_cfg.lambda_pace, "dir": model_cfg.lambda_dir}
             if model_cfg.loss_weighting not in ("fixed", "uncertainty"):
                 raise ValueError(f"model.loss_weighting must be fixed or uncertainty, got {model_cfg.loss_weighting!r}")
             if model_cfg.loss_weighting == "uncertainty":
@@ -77,8 +77,8 @@ class CPSTN(nn.Module):
             out["nce"], out["acc_nce"] = self.moco(q, views["key"], self.query_params())
             loss = loss + out["nce"]
         if self.cfg.pretext:
-            features = self.encoder_q(views["pretext"], upto=self.cfg.pretext_block)   # (N,D)
-            for name, (term, acc) in self.pretext(features, views).items():
+            feature_map = self.encoder_q.forward_map(views["pretext"], upto=self.cfg.pretext_block)
+            for name, (term, acc) in self.pretext(feature_map, views).items():
                 out[name], out[f"acc_{name}"] = term, acc
                 if self.cfg.loss_weighting == "uncertainty":
                     s = self.log_vars[name]

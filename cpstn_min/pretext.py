@@ -1,9 +1,13 @@
-"""Pretext branch: classification heads on pooled query-encoder features of the pretext view.
+"""Pretext branch: heads on the query encoder's feature map of the pretext view.
 
 Tasks (labels come from augment.make_views / pretext_views.py): 'spatial' = which
-spatial transform (a frozen body part, or an in-plane rotation), 'pace' = which
-playback speed, optionally 'dir' = forward or reversed playback.
-Features (N,D) -> logits (N,classes).
+spatial transform (a frozen or swapped body part, or an in-plane rotation), 'pace' =
+which playback speed, optionally 'dir' = forward or reversed playback: classifiers on
+pooled features (N,D) -> logits (N,classes). 'mask' = where the joints of a body part
+that was masked out of the view are: a per-joint decoder on the feature map (masked_part.py).
+Every head returns (loss, score): the classifiers' score is top-1 accuracy, the mask
+head's the fraction of the masked joints' variance it explains (R^2; 0 = predicting
+their mean).
 """
 from typing import Dict, Tuple
 
@@ -11,15 +15,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .pretext_views import pace_classes, spatial_classes
+from .masked_part import MaskedPartHead
+from .pretext_views import mask_parts, pace_classes, spatial_classes
 
-LABEL_KEYS = {"spatial": "spatial_label", "pace": "pace_label", "dir": "dir_label"}
+LABEL_KEYS = {"spatial": "spatial_label", "pace": "pace_label", "dir": "dir_label", "mask": "mask_label"}
 
 
 def pretext_classes(augment_cfg) -> Dict[str, int]:
-    """Number of classes of each pretext task implied by the augmentation config."""
+    """Number of classes (for 'mask': of body parts) of each pretext task the augmentation config implies."""
     classes = {"pace": pace_classes(augment_cfg)}
-    if spatial_classes(augment_cfg):
+    if mask_parts(augment_cfg):
+        classes["mask"] = mask_parts(augment_cfg)
+    elif spatial_classes(augment_cfg):
         classes["spatial"] = spatial_classes(augment_cfg)
     if augment_cfg.pretext_reverse:
         classes["dir"] = 2
@@ -33,20 +40,32 @@ def head(in_dim: int, num_classes: int, hidden: int) -> nn.Module:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
 
 
+def pool(feature_map: torch.Tensor, N: int) -> torch.Tensor:
+    """(N*M,C,T,V) -> (N,C): mean over time, joints and bodies, as the encoder pools."""
+    return feature_map.mean(dim=(2, 3)).view(N, -1, feature_map.shape[1]).mean(dim=1)
+
+
 class PretextHeads(nn.Module):
     def __init__(self, feature_dim: int, classes: Dict[str, int], hidden: int = 256):
         super().__init__()
         unknown = set(classes) - set(LABEL_KEYS)
         if unknown:
             raise ValueError(f"unknown pretext tasks {sorted(unknown)}; known: {sorted(LABEL_KEYS)}")
-        self.heads = nn.ModuleDict({name: head(feature_dim, n, hidden) for name, n in classes.items()})
+        self.heads = nn.ModuleDict({name: MaskedPartHead(feature_dim, hidden) if name == "mask"
+                                    else head(feature_dim, n, hidden) for name, n in classes.items()})
 
-    def forward(self, features: torch.Tensor, views: dict) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
-        """features (N,D), views with '<task>_label' (N,) int64 -> {task: (CE loss, accuracy)}."""
+    def forward(self, feature_map: torch.Tensor, views: dict) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
+        """feature_map (N*M,C,T',V) of the pretext view, views with '<task>_label' (N,) int64
+        -> {task: (loss, score)}."""
+        N = views["pace_label"].shape[0]
+        pooled = pool(feature_map, N) if any(name != "mask" for name in self.heads) else None
         out = {}
         for name, h in self.heads.items():
-            labels = views[LABEL_KEYS[name]].to(features.device)
-            logits = h(features).float()                                     # (N,classes)
+            if name == "mask":
+                out[name] = h(feature_map, views)
+                continue
+            labels = views[LABEL_KEYS[name]].to(feature_map.device)
+            logits = h(pooled).float()                                       # (N,classes)
             acc = (logits.detach().argmax(dim=1) == labels).float().mean()
             out[name] = (F.cross_entropy(logits, labels), acc)
         return out

@@ -22,13 +22,21 @@ Spatial label, cfg.pretext_spatial:
              (view minus its temporal moving average) so sensor noise does not give the
              answer away. Whether a still part is "frozen" depends on the action, so the
              task has no static shortcut and cannot be solved perfectly.
+  "swap"     which body part (none, or one of the same five) moves as that part of another
+             clip of the batch, carried over in the body's own frame and scaled to the
+             receiver's limb length (part_swap.py): only the coordination of the part with
+             the rest of the body tells, so the task needs to know how actions move the body.
+  "mask"     one of the five parts is cut out of the view (its joints sit on its anchor)
+             and a decoder on the feature map says where they were (masked_part.py):
+             a regression, its labels are the masked part and the view before masking.
   "rotation" the first design: one of cfg.pretext_rotations_deg about the camera axis;
              an upright body gives the answer away through the gravity direction.
   "none"     no spatial task.
 Direction (cfg.pretext_reverse): dir_label 1 plays the view backwards.
 
 Parameters come from one (N,10) block of uniforms of the caller's generator:
-pace class, start offset, spatial class, direction, 6 shear entries. The view is one
+pace class, start offset, spatial class, direction, 6 shear entries; "swap" then draws
+one batch offset r in 1..N-1 (the donor of sample n is n + r mod N). The view is one
 `ops.skeleton_augment` call (reflect=True for ping-pong playback in stride mode).
 """
 from typing import Dict
@@ -40,19 +48,26 @@ import torch.nn.functional as F
 from . import ops
 from .config import AugmentConfig
 from .graph import body_parts
+from .masked_part import mask_view
+from .part_swap import swap_parts
 
 UNIFORMS = 10
-FREEZE_CLASSES = 6           # none + the 5 parts of graph.BODY_PARTS (arms, legs, head)
+PART_CLASSES = 6             # none + the 5 parts of graph.BODY_PARTS (arms, legs, head): freeze, swap
 SMOOTH_FRAMES = 5            # moving-average window that separates motion from jitter
 
 
 def spatial_classes(cfg: AugmentConfig) -> int:
-    """Number of spatial classes (0: no spatial task)."""
-    if cfg.pretext_spatial == "none":
+    """Number of spatial classes (0: no spatial classification task)."""
+    if cfg.pretext_spatial in ("none", "mask"):
         return 0
     if cfg.pretext_spatial == "rotation":
         return len(cfg.pretext_rotations_deg)
-    return FREEZE_CLASSES
+    return PART_CLASSES
+
+
+def mask_parts(cfg: AugmentConfig) -> int:
+    """Number of body parts the "mask" task chooses from (0: another spatial task)."""
+    return PART_CLASSES - 1 if cfg.pretext_spatial == "mask" else 0
 
 
 def pace_classes(cfg: AugmentConfig) -> int:
@@ -102,7 +117,8 @@ def _classes(u: np.ndarray, k: int) -> np.ndarray:
 def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, generator: torch.Generator,
                  cfg: AugmentConfig, planar: bool = False) -> Dict[str, torch.Tensor]:
     """valid_frames (N,) int64 on x's device, L the same as float64 numpy ->
-    {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on}.
+    {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on;
+    "mask": 'mask_label' and 'mask_target' (the view before masking)}.
     planar: x holds 2D clips padded with a zero z (augment.make_views); the shear stays in-plane."""
     from .augment import axis_rotation, crop_to_steps, in_plane, shear_matrices
     N, V, T_p = x.shape[0], x.shape[3], view_frames(cfg)
@@ -132,6 +148,15 @@ def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, gen
     if cfg.pretext_spatial == "freeze":
         anchors = torch.from_numpy(_freeze_anchors(labels["spatial_label"], V)).to(x.device)
         view = freeze_parts(view, anchors)
+    if cfg.pretext_spatial == "mask":
+        labels["mask_label"] = _classes(u[:, 2], mask_parts(cfg))
+        target, view = view, mask_view(view, torch.from_numpy(labels["mask_label"]).to(x.device))
+    if cfg.pretext_spatial == "swap":
+        shift = torch.randint(1, N, (1,), generator=generator).item() if N > 1 else 0
+        donor = (torch.arange(N) + shift) % N
+        view = swap_parts(view, torch.from_numpy(labels["spatial_label"]).to(x.device), donor.to(x.device))
     out = {"pretext": view}
+    if cfg.pretext_spatial == "mask":
+        out["mask_target"] = target
     out.update({k: torch.from_numpy(v).to(x.device) for k, v in labels.items()})
     return out

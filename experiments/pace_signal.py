@@ -84,7 +84,7 @@ def train_pretext(clips, valid_frames, cfg: AugmentConfig, steps: int, batch: in
     for _ in tqdm(range(steps), desc="pretext training", unit="step", leave=False):
         idx = torch.randint(len(clips), (batch,), generator=gen)
         views = augment.make_views(clips[idx], valid_frames[idx], gen, cfg, contrastive=False)
-        terms = heads(encoder(views["pretext"]), views)                 # {task: (loss, accuracy)}
+        terms = heads(encoder.forward_map(views["pretext"]), views)     # {task: (loss, accuracy)}
         opt.zero_grad(set_to_none=True)
         sum(loss for loss, _ in terms.values()).backward()
         opt.step()
