@@ -8,7 +8,7 @@ The view: every joint of the part is moved onto the part's anchor (where it meet
 trunk) in every frame, so the part is gone and nothing about its motion is left.
 The target: where each of the part's joints was relative to its anchor, averaged over
 the frames each feature-map step covers (T -> T'). A 1x1-convolution decoder reads
-the feature map at every joint and time step; the loss is the mean squared error on
+the feature map at every joint and time step, plus a learned offset per joint; the loss is the mean squared error on
 the masked joints of the bodies present, in decimetres. The score is R^2, the share
 of the masked joints' variance (around their batch mean per joint, coordinate and step)
 that the decoder explains: 0 is what predicting the average pose gives. Legs that stand
@@ -46,17 +46,20 @@ def mask_view(view: torch.Tensor, part: torch.Tensor) -> torch.Tensor:
 class MaskedPartHead(nn.Module):
     """Feature map (N*M,C,T',V) -> each joint's offset from its part's anchor (3 per joint and step)."""
 
-    def __init__(self, in_channels: int, hidden: int = 64):
+    def __init__(self, in_channels: int, hidden: int = 64, num_joints: int = 25, batch_norm: bool = False):
         super().__init__()
         hidden = hidden if hidden > 0 else in_channels
-        self.decode = nn.Sequential(nn.Conv2d(in_channels, hidden, 1), nn.ReLU(inplace=True),
+        norm = [nn.BatchNorm2d(hidden)] if batch_norm else []
+        self.decode = nn.Sequential(nn.Conv2d(in_channels, hidden, 1), *norm, nn.ReLU(inplace=True),
                                     nn.Conv2d(hidden, 3, 1))
+        # the decoder is shared by all joints; each joint's typical offset is its own parameter
+        self.joint_offset = nn.Parameter(torch.zeros(3, 1, num_joints))
 
     def forward(self, feature_map: torch.Tensor, views: dict):
         """views: 'mask_target' (N,3,T,V,M) the view before masking, 'mask_label' (N,) -> (loss, R^2)."""
         target, part = views["mask_target"], views["mask_label"]
         N, C, T, V, M = target.shape
-        pred = self.decode(feature_map).float()                                  # (N*M,3,T',V)
+        pred = (self.decode(feature_map) + self.joint_offset).float()            # (N*M,3,T',V)
         Tp = pred.shape[2]
         pred = pred.view(N, M, 3, Tp, V)
         tgt = F.adaptive_avg_pool2d(target.permute(0, 4, 1, 2, 3).reshape(N * M, C, T, V).float(), (Tp, V))

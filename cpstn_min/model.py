@@ -58,7 +58,7 @@ class CPSTN(nn.Module):
             if not 0 <= model_cfg.pretext_block <= blocks:
                 raise ValueError(f"model.pretext_block must be in 0..{blocks}, got {model_cfg.pretext_block}")
             head_dim = self.encoder_q.widths[model_cfg.pretext_block - 1] if model_cfg.pretext_block else fd
-            self.pretext = PretextHeads(head_dim, classes, model_cfg.pretext_hidden)
+            self.pretext = PretextHeads(head_dim, classes, model_cfg.pretext_hidden, self.encoder_q.A.shape[1])
             self.weights = {"spatial": model_cfg.lambda_spatial, "mask": model_cfg.lambda_spatial,
                             "pace": model_cfg.lambda_pace, "dir": model_cfg.lambda_dir}
             if model_cfg.loss_weighting not in ("fixed", "uncertainty"):

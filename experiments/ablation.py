@@ -64,7 +64,9 @@ COLUMNS = {
 # flags that change a run's numbers: a saved result made with other values is not reused
 RUN_SETTINGS = ("epochs", "batch_size", "synthetic_train", "synthetic_val", "hidden_channels",
                 "feature_dim", "frames", "queue_size", "probe_epochs", "supervised_epochs",
-                "lambda_spatial", "lambda_pace", "set")
+                "lambda_spatial", "lambda_pace", "lr", "moco_momentum", "set")
+# what a saved run that predates a setting was made with (the SkeletonCLR/AimCLR recipe's values)
+PREDATED_SETTINGS = {"lr": 0.1, "moco_momentum": 0.999}
 RENAMED_SETTINGS = {"train_clips": "synthetic_train", "val_clips": "synthetic_val", "t_out": "frames"}
 WHERE_FLAGS = ("--out-dir", "--results", "--readme")
 START, END = "<!-- ablation:start -->", "<!-- ablation:end -->"
@@ -84,6 +86,10 @@ def build_parser():
                    help=f"a smaller benchmark for iterating, labelled as such: {QUICK} (flags given win)")
     p.add_argument("--epochs", type=int, default=12, help="pretraining epochs (lr x0.1 at 80%%)")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.02,
+                   help="pretraining SGD lr (the recipe's 0.1 left seeds 20-30 points apart at this length)")
+    p.add_argument("--moco-momentum", type=float, default=0.99,
+                   help="key-encoder EMA (the recipe's 0.999 averages over more steps than the run has)")
     p.add_argument("--synthetic-train", type=int, default=2600, help="synthetic training clips per split")
     p.add_argument("--synthetic-val", type=int, default=1300, help="synthetic test clips per split")
     p.add_argument("--hidden-channels", type=int, default=8, help="ST-GCN width (paper setting: 16)")
@@ -116,6 +122,7 @@ def pretrain_config(args, split: str, seed: int, variant: str, out_dir: str) -> 
     cfg.model.queue_size = args.queue_size
     cfg.model.lambda_spatial, cfg.model.lambda_pace = args.lambda_spatial, args.lambda_pace
     cfg.train.epochs, cfg.train.batch_size, cfg.train.seed = args.epochs, args.batch_size, seed
+    cfg.train.lr, cfg.model.momentum = args.lr, args.moco_momentum
     cfg.train.lr_steps = decay_at_80pct(args.epochs)
     cfg.train.device, cfg.train.out_dir = args.device, out_dir
     kind = VARIANTS[variant][1]
@@ -180,10 +187,11 @@ def saved_result(path: str, settings: dict):
     """The result.json of an earlier run made with `settings` and every column, else UsageError."""
     with open(path) as f:
         saved = json.load(f)
-    # a setting the saved run predates had its default value then; some flags were renamed since
+    # a setting the saved run predates had its default value then (PREDATED_SETTINGS where the default
+    # changed since); some flags were renamed since
     defaults = vars(build_parser().parse_args([]))
     old = {RENAMED_SETTINGS.get(k, k): v for k, v in saved.get("settings", {}).items()}
-    old = {**{k: defaults[k] for k in RUN_SETTINGS}, **old}
+    old = {**{k: defaults[k] for k in RUN_SETTINGS}, **PREDATED_SETTINGS, **old}
     changed = [f"--{k.replace('_', '-')} {old[k]} there, {v} now" for k, v in settings.items() if old[k] != v]
     missing = [c for c in COLUMNS if c not in saved]
     if missing:
@@ -246,7 +254,7 @@ def notes(args, command: str, minutes: float, ratios: dict) -> str:
             f"deviation over {seeds} (the seed sets data order, augmentation and initialisation). Pretraining: "
             f"{args.epochs} epoch{'s' * (args.epochs != 1)}, batch {args.batch_size}, {args.synthetic_train} "
             f"training clips, ST-GCN hidden {args.hidden_channels} -> {args.feature_dim}-d features, {args.frames} "
-            f"frames, queue {args.queue_size}, pretext loss weights spatial {args.lambda_spatial:g} / pace "
+            f"frames, SGD lr {args.lr:g}, key-encoder momentum {args.moco_momentum:g}, queue {args.queue_size}, pretext loss weights spatial {args.lambda_spatial:g} / pace "
             f"{args.lambda_pace:g}{''.join(', ' + item for item in args.set)}. kNN: cosine, k=20, votes "
             f"exp(cos/0.07). Linear, recipe: SkeletonCLR/AimCLR's SGD lr 3.0 on raw frozen features, "
             f"{args.probe_epochs} epochs. Linear, standardized: the default probe, features standardized over "

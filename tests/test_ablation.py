@@ -82,6 +82,22 @@ def test_ablation_reuses_saved_runs_only_with_the_same_settings(tmp_path):
         ablation.run_one(other, "xsub", 1, "skeletonclr", {})
 
 
+def test_saved_runs_from_before_the_lr_and_momentum_flags_count_as_the_recipe(tmp_path):
+    """A result.json without lr / moco_momentum was made with the recipe's 0.1 / 0.999: not reused
+    under today's defaults, reused when those are asked for."""
+    run_dir = tmp_path / "xsub" / "seed1" / "skeletonclr"
+    run_dir.mkdir(parents=True)
+    args = ablation.build_parser().parse_args(["--out-dir", str(tmp_path)])
+    old = {k: getattr(args, k) for k in ablation.RUN_SETTINGS if k not in ("lr", "moco_momentum")}
+    (run_dir / "result.json").write_text(json.dumps({"recipe": 1.0, "probe": 2.0, "knn": 3.0, "settings": old}))
+    with pytest.raises(UsageError, match="--lr 0.1 there, 0.02 now"):
+        ablation.run_one(args, "xsub", 1, "skeletonclr", {})
+    recipe = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--lr", "0.1", "--moco-momentum", "0.999"])
+    assert ablation.run_one(recipe, "xsub", 1, "skeletonclr", {})["knn"] == 3.0
+    cfg = ablation.pretrain_config(recipe, "xsub", 1, "cpstn", "/tmp/unused")
+    assert cfg.train.lr == 0.1 and cfg.model.momentum == 0.999
+
+
 def test_variant_rows_switch_the_branches():
     args = ablation.build_parser().parse_args([])
     for variant, contrastive, pretext in (("skeletonclr", True, False), ("pretext", False, True),

@@ -41,6 +41,12 @@ class Oracle(torch.nn.Module):
         return self.pred
 
 
+def oracle_head(pred):
+    head = MaskedPartHead(4)
+    head.decode = Oracle(pred)
+    return head
+
+
 def relative_target(x, part, Tp):
     """What the head must predict, computed independently: each masked joint minus its anchor,
     averaged over T/Tp frames, in decimetres -> (N,M,3,Tp,V) (zero off the part)."""
@@ -59,12 +65,11 @@ def test_loss_is_zero_and_r2_one_for_a_perfect_decoder():
     part = torch.arange(8) % 5
     views = {"mask_target": x, "mask_label": part}
     want = relative_target(x, part, 6)
-    head = MaskedPartHead(4)
-    head.decode = Oracle(want.reshape(8 * 2, 3, 6, 25))
+    head = oracle_head(want.reshape(8 * 2, 3, 6, 25))
     loss, r2 = head(torch.zeros(16, 4, 6, 25), views)
     assert loss.item() == pytest.approx(0, abs=1e-10) and r2.item() == pytest.approx(1, abs=1e-6)
     noisy = want + torch.randn(want.shape, generator=torch.Generator().manual_seed(1))
-    head.decode = Oracle(noisy.reshape(16, 3, 6, 25))
+    head = oracle_head(noisy.reshape(16, 3, 6, 25))
     loss, r2 = head(torch.zeros(16, 4, 6, 25), views)
     assert 0.5 < loss.item() < 2 and r2.item() < 1                        # unit noise: MSE about 1
 
@@ -77,8 +82,7 @@ def test_r2_is_zero_for_the_mean_and_absent_bodies_do_not_count():
     present[:, 0], present[0, 1] = True, True
     mean = want[present].mean(0)                                          # (3,4,V) over present bodies
     pred = torch.where(present[..., None, None, None], mean.expand_as(want), torch.full_like(want, 99.0))
-    head = MaskedPartHead(4)
-    head.decode = Oracle(pred.reshape(20, 3, 4, 25))
+    head = oracle_head(pred.reshape(20, 3, 4, 25))
     _, r2 = head(torch.zeros(20, 4, 4, 25), {"mask_target": x, "mask_label": part})
     assert r2.item() == pytest.approx(0, abs=1e-5)                        # the 99s sit on absent bodies
 
