@@ -28,7 +28,8 @@ def heads_table(results, variants, labels) -> list:
     tasks = sorted({t for r in results for t in r.get("heads", {})})
     if not tasks:
         return []
-    lines = ["", "| pretext head, training accuracy in the last epoch | " + " | ".join(tasks) + " |",
+    names = [f"{t} (R²)" if t == "mask" else t for t in tasks]
+    lines = ["", "| pretext head, training accuracy in the last epoch (%) | " + " | ".join(names) + " |",
              "|" + "---|" * (len(tasks) + 1)]
     for v in variants:
         runs = [r for r in results if r["variant"] == v and r.get("heads")]

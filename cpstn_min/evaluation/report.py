@@ -165,7 +165,8 @@ def plot(path: str, title: str, curves: dict, confusion, class_names=None, prete
     ax_curve, ax_conf = axes[0], axes[-1]
     if pretext:
         for task in (t for t in pretext if t != "epoch"):
-            axes[1].plot(pretext["epoch"], pretext[task], marker=".", label=f"{task} head")
+            axes[1].plot(pretext["epoch"], pretext[task], marker=".",
+                         label=f"{task} head" + (" (R²)" if task == "mask" else ""))
         axes[1].set_xlabel("pretraining epoch")
         axes[1].set_ylabel("training accuracy (%)")
         axes[1].set_title("pretext heads during pretraining")
