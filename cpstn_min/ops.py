@@ -77,6 +77,47 @@ def _check_one_device(op: str, x: torch.Tensor, **others) -> None:
                                                        f"{x.device}; all tensors must be on one device")
 
 
+# Autocast dtypes the graph_conv kernels have (bfloat16 on CPU; bfloat16 and float16 on CUDA).
+# Under any other autocast dtype the op runs in float32.
+AUTOCAST_DTYPES = {"cpu": (torch.bfloat16,), "cuda": (torch.bfloat16, torch.float16)}
+
+
+def _graph_conv_autocast_inputs(device_type, x, weight, bias, A):
+    """Under autocast: x in the autocast dtype; float32 parameters stay float32 (the kernels
+    read them in x's dtype and return their gradients in float32, so nothing is rounded
+    twice); other parameter dtypes follow x. Unsupported dtype: everything in float32."""
+    dtype = torch.get_autocast_dtype(device_type)
+    if dtype not in AUTOCAST_DTYPES.get(device_type, ()):
+        dtype, keep = torch.float32, (torch.float32,)
+    else:
+        keep = (torch.float32, dtype)
+    cast = lambda t, ok: t if t is None or not t.is_floating_point() or t.dtype in ok else t.to(dtype)
+    return cast(x, (dtype,)), cast(weight, keep), cast(bias, keep), cast(A, keep)
+
+
+_AUTOCAST_LIB = None  # the Library holding the autocast kernels must outlive the module's import
+
+
+def _register_graph_conv_autocast():
+    # What torch.library.register_autocast does, with a cast rule of our own (it would cast every
+    # input to one dtype): a dispatcher kernel for eager calls and a py_impl for tracing.
+    global _AUTOCAST_LIB
+    _AUTOCAST_LIB = torch.library.Library("cpstn", "FRAGMENT")
+    op = torch.ops.cpstn.graph_conv.default
+    for device_type in ("cpu", "cuda"):
+        key_name = "Autocast" + torch._C._dispatch_key_for_device(device_type)
+        key = getattr(torch._C.DispatchKey, key_name)
+
+        def autocast_kernel(x, weight, bias, A, device_type=device_type, key=key):
+            with torch._C._ExcludeDispatchKeyGuard(torch._C.DispatchKeySet(key)):
+                return op(*_graph_conv_autocast_inputs(device_type, x, weight, bias, A))
+
+        op.py_kernels.pop(key, None)
+        op.py_impl(key)(autocast_kernel)
+        _AUTOCAST_LIB.impl("graph_conv", lambda _keys, *args, k=autocast_kernel: k(*args), key_name,
+                           with_keyset=True)
+
+
 if extension_loaded():
     @torch.library.register_fake("cpstn::graph_conv")
     def _graph_conv_fake(x, weight, bias, A):
@@ -117,6 +158,5 @@ if extension_loaded():
 
     torch.library.register_autograd("cpstn::graph_conv", _graph_conv_backward,
                                     setup_context=_graph_conv_setup_context)
-    # under autocast (train.py --amp) the kernel runs in float32: it has no half/bf16 path
-    for _device_type in ("cpu", "cuda"):
-        torch.library.register_autocast("cpstn::graph_conv", _device_type, torch.float32)
+    _register_graph_conv_autocast()
+
