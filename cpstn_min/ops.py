@@ -84,14 +84,18 @@ AUTOCAST_DTYPES = {"cpu": (torch.bfloat16,), "cuda": (torch.bfloat16, torch.floa
 
 def _graph_conv_autocast_inputs(device_type, x, weight, bias, A):
     """Under autocast: x in the autocast dtype; float32 parameters stay float32 (the kernels
-    read them in x's dtype and return their gradients in float32, so nothing is rounded
-    twice); other parameter dtypes follow x. Unsupported dtype: everything in float32."""
+    read them in float32 and return their gradients in float32, so they are never rounded
+    to 16 bits); other parameter dtypes follow x. An autocast dtype without a kernel: float32.
+    As autocast's own rule, float64 tensors are left alone."""
     dtype = torch.get_autocast_dtype(device_type)
     if dtype not in AUTOCAST_DTYPES.get(device_type, ()):
         dtype, keep = torch.float32, (torch.float32,)
     else:
         keep = (torch.float32, dtype)
-    cast = lambda t, ok: t if t is None or not t.is_floating_point() or t.dtype in ok else t.to(dtype)
+
+    def cast(t, ok):
+        eligible = t is not None and t.is_floating_point() and t.dtype != torch.float64
+        return t.to(dtype) if eligible and t.dtype not in ok else t
     return cast(x, (dtype,)), cast(weight, keep), cast(bias, keep), cast(A, keep)
 
 

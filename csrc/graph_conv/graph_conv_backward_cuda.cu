@@ -5,8 +5,9 @@
 //   grad_bias   and the bias share of grad_A from gsum = sum_{n,t} grad_out (Cout,V).
 // As on the CPU, backward_through_x picks which of x and grad_out the sums go through. Partials are
 // summed with at::sum, so results do not depend on block scheduling.
-// bfloat16/float16: shared tiles, accumulators and partials are float32; grad_x comes
-// back in x's dtype, each parameter gradient in that parameter's dtype.
+// bfloat16/float16: the parameters are read in float32, shared tiles, accumulators and
+// partials are float32; grad_x comes back in x's dtype, each parameter gradient in that
+// parameter's dtype.
 #include <c10/cuda/CUDAGuard.h>
 
 #include "graph_conv/graph_conv.h"
@@ -24,7 +25,7 @@ constexpr int64_t kMaxPartial = int64_t(1) << 24;
 // aggregated by A_k^T, X = x rows.
 template <typename scalar_t, bool kAggregateX, typename acc_t = at::opmath_type<scalar_t>>
 __global__ void grad_weight_kernel(const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
-                                   const scalar_t* __restrict__ A, acc_t* __restrict__ partial, TileSizes s,
+                                   const acc_t* __restrict__ A, acc_t* __restrict__ partial, TileSizes s,
                                    int64_t rows, int64_t rows_per_split) {
   extern __shared__ unsigned char smem_raw[];
   const int64_t V = s.V, Cin = s.Cin, Cout = s.Cout, T = s.T;
@@ -37,7 +38,7 @@ __global__ void grad_weight_kernel(const scalar_t* __restrict__ g, const scalar_
   const int64_t nc = min(int64_t(kTile), Cout - c0), ni = min(int64_t(kTile), Cin - i0);
   const int64_t tc = threadIdx.x / kTile, ti = threadIdx.x % kTile;
   const int64_t r0 = blockIdx.y * rows_per_split, r1 = min(rows, r0 + rows_per_split);
-  const scalar_t* Ak = A + k * V * V;
+  const acc_t* Ak = A + k * V * V;
   acc_t acc = acc_t(0);
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t n = r / T, t = r % T;
@@ -66,7 +67,7 @@ __global__ void grad_weight_kernel(const scalar_t* __restrict__ g, const scalar_
 // g side: P_k[j][v] = sum_i W[k,j,i] x[i][v] (j over Cout), Q = grad_out rows.
 template <typename scalar_t, bool kMixG, typename acc_t = at::opmath_type<scalar_t>>
 __global__ void grad_adjacency_kernel(const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
-                                      const scalar_t* __restrict__ W, acc_t* __restrict__ partial, TileSizes s,
+                                      const acc_t* __restrict__ W, acc_t* __restrict__ partial, TileSizes s,
                                       int64_t rows, int64_t rows_per_split, int64_t chunk) {
   extern __shared__ unsigned char smem_raw[];
   const int64_t V = s.V, Cin = s.Cin, Cout = s.Cout, T = s.T, TV = s.T * s.V, k = blockIdx.x;
@@ -132,10 +133,7 @@ GraphConvGrads graph_conv_backward_cuda(const at::Tensor& grad_out_, const at::T
   const bool has_bias = bias_.has_value() && bias_->defined();
   const bool need_x = output_mask[0], need_w = output_mask[1], need_b = output_mask[2] && has_bias,
              need_a = output_mask[3];
-  // parameters as operands in x's dtype (float32 parameters beside bfloat16/float16 x)
-  const at::ScalarType dt = x_.scalar_type();
-  const at::Tensor g = grad_out_.contiguous(), x = x_.contiguous(), W = weight_.to(dt).contiguous(),
-                   A = A_.to(dt).contiguous();
+  const at::Tensor g = grad_out_.contiguous(), x = x_.contiguous();
   const int64_t N = s.N, K = s.K, Cin = s.Cin, Cout = s.Cout, T = s.T, V = s.V, rows = N * T;
   const bool x_side = backward_through_x(Cin, Cout, V, need_x, need_w, need_a);
   // each gradient in its argument's own dtype
@@ -148,8 +146,10 @@ GraphConvGrads graph_conv_backward_cuda(const at::Tensor& grad_out_, const at::T
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "graph_conv_backward_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const at::TensorOptions acc_opt = x.options().dtype(c10::CppTypeToScalarType<acc_t>::value);
-    const scalar_t *gp = g.const_data_ptr<scalar_t>(), *xp = x.const_data_ptr<scalar_t>(),
-                   *Wp = W.const_data_ptr<scalar_t>(), *Ap = A.const_data_ptr<scalar_t>();
+    // the parameters as operands in the opmath type (float32 beside bfloat16/float16 x)
+    const at::Tensor W = weight_.to(acc_opt).contiguous(), A = A_.to(acc_opt).contiguous();
+    const scalar_t *gp = g.const_data_ptr<scalar_t>(), *xp = x.const_data_ptr<scalar_t>();
+    const acc_t *Wp = W.const_data_ptr<acc_t>(), *Ap = A.const_data_ptr<acc_t>();
     const TileSizes ts{Cin, Cout, T, V, K};
     if (need_x)  // M_k(o=i, c) = W[k,c,i], G_k(v', w') = A[k,w',v']; grad_out has Cout channels
       launch_tile_conv<scalar_t>(gp, Wp, ChannelMix{Cout * Cin, 1, Cin}, Ap, GraphMap{1, V}, nullptr,
@@ -193,12 +193,11 @@ GraphConvGrads graph_conv_backward_cuda(const at::Tensor& grad_out_, const at::T
       // gsum (Cout, V) and the bias terms in the opmath type, from the parameters as given
       const at::Tensor gsum = g.sum(at::IntArrayRef{0, 2}, false, c10::CppTypeToScalarType<acc_t>::value).contiguous();
       const at::Tensor bias_acc = has_bias ? bias_->to(acc_opt).contiguous() : at::Tensor();
-      const at::Tensor A_acc = A_.to(acc_opt).contiguous();
       at::Tensor gb_sum = need_b ? at::empty({K, Cout}, acc_opt) : at::Tensor();
       const int64_t n = std::max(K * Cout, K * V * V);
       bias_grads_kernel<acc_t><<<unsigned((n + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
           gsum.const_data_ptr<acc_t>(), has_bias ? bias_acc.const_data_ptr<acc_t>() : nullptr,
-          A_acc.const_data_ptr<acc_t>(), need_b ? gb_sum.mutable_data_ptr<acc_t>() : nullptr,
+          Ap, need_b ? gb_sum.mutable_data_ptr<acc_t>() : nullptr,
           need_a ? gA_sum.mutable_data_ptr<acc_t>() : nullptr, K, Cout, V);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       if (need_b) gb.copy_(gb_sum);

@@ -2,8 +2,6 @@
 // Fortran BLAS entry points (sgemm_/dgemm_, MKL on x86-64 wheels); calling them
 // directly costs well under a microsecond per call, against several for an
 // at::mm on wrapped pointers, and the kernels make a few calls per sample.
-// bfloat16 goes to MKL's gemm_bf16bf16f32_ (bfloat16 operands, float32 sums,
-// AMX / AVX-512-BF16 where the CPU has them).
 // Where a build of torch exports no such symbol the weak references stay null
 // and at::mm / addmm_ on the same memory do the work.
 #include "graph_conv/graph_conv_blas.h"
@@ -21,26 +19,22 @@ void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const in
 void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* alpha,
             const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
             const int* ldc) __attribute__((weak));
-void gemm_bf16bf16f32_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
-                       const c10::BFloat16* a, const int* lda, const c10::BFloat16* b, const int* ldb,
-                       const float* beta, float* c, const int* ldc) __attribute__((weak));
 }
 #endif
 
 namespace cpstn {
 namespace {
 
-template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
-using FortranGemm = void (*)(const char*, const char*, const int*, const int*, const int*, const acc_t*,
-                             const scalar_t*, const int*, const scalar_t*, const int*, const acc_t*, acc_t*,
-                             const int*);
+template <typename scalar_t>
+using FortranGemm = void (*)(const char*, const char*, const int*, const int*, const int*, const scalar_t*,
+                             const scalar_t*, const int*, const scalar_t*, const int*, const scalar_t*,
+                             scalar_t*, const int*);
 
 template <typename scalar_t>
 FortranGemm<scalar_t> fortran_gemm() {
 #ifdef CPSTN_WEAK_BLAS
   if constexpr (std::is_same_v<scalar_t, float>) return &sgemm_;
-  else if constexpr (std::is_same_v<scalar_t, double>) return &dgemm_;
-  else return &gemm_bf16bf16f32_;
+  else return &dgemm_;
 #else
   return nullptr;
 #endif
@@ -48,19 +42,14 @@ FortranGemm<scalar_t> fortran_gemm() {
 
 template <typename scalar_t>
 void gemm_aten(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const scalar_t* a, int64_t lda,
-               const scalar_t* b, int64_t ldb, at::opmath_type<scalar_t> beta, at::opmath_type<scalar_t>* c,
-               int64_t ldc) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const auto in_opt = at::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value);
-  const at::TensorOptions acc_opt = at::TensorOptions().dtype(c10::CppTypeToScalarType<acc_t>::value);
-  // operands widened to C's type, so the sums are never rounded to 16 bits
+               const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c, int64_t ldc) {
+  const auto opt = at::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value);
   auto view = [&](const scalar_t* p, int64_t rows, int64_t cols, int64_t ld, bool trans) {
-    const at::Tensor t = at::from_blob(const_cast<scalar_t*>(p), {rows, cols},
-                                       trans ? at::IntArrayRef{1, ld} : at::IntArrayRef{ld, 1}, in_opt);
-    return t.to(c10::CppTypeToScalarType<acc_t>::value);
+    return at::from_blob(const_cast<scalar_t*>(p), {rows, cols},
+                         trans ? at::IntArrayRef{1, ld} : at::IntArrayRef{ld, 1}, opt);
   };
-  at::Tensor C = at::from_blob(c, {M, N}, {ldc, 1}, acc_opt);
-  if (beta == acc_t(0)) at::mm_out(C, view(a, M, K, lda, trans_a), view(b, K, N, ldb, trans_b));
+  at::Tensor C = at::from_blob(c, {M, N}, {ldc, 1}, opt);
+  if (beta == scalar_t(0)) at::mm_out(C, view(a, M, K, lda, trans_a), view(b, K, N, ldb, trans_b));
   else C.addmm_(view(a, M, K, lda, trans_a), view(b, K, N, ldb, trans_b), beta, 1);
 }
 
@@ -68,13 +57,11 @@ void gemm_aten(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
 
 template <typename scalar_t>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const scalar_t* a, int64_t lda,
-          const scalar_t* b, int64_t ldb, at::opmath_type<scalar_t> beta, at::opmath_type<scalar_t>* c,
-          int64_t ldc) {
-  using acc_t = at::opmath_type<scalar_t>;
+          const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c, int64_t ldc) {
   if (M == 0 || N == 0) return;
   if (K == 0) {  // empty contraction: C = beta * C (BLAS would reject the zero leading dimensions)
     for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = beta == acc_t(0) ? acc_t(0) : beta * c[i * ldc + j];
+      for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = beta == scalar_t(0) ? scalar_t(0) : beta * c[i * ldc + j];
     return;
   }
   FortranGemm<scalar_t> f = fortran_gemm<scalar_t>();
@@ -86,7 +73,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const sca
   // Column-major BLAS sees each row-major matrix as its transpose: C^T = op(B)^T op(A)^T.
   const char ta = trans_b ? 'T' : 'N', tb = trans_a ? 'T' : 'N';
   const int m = int(N), n = int(M), k = int(K), la = int(ldb), lb = int(lda), lc = int(ldc);
-  const acc_t one = 1;
+  const scalar_t one = 1;
   f(&ta, &tb, &m, &n, &k, &one, b, &la, a, &lb, &beta, c, &lc);
 }
 
@@ -94,7 +81,5 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, const float*, i
                           float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
                            int64_t, double, double*, int64_t);
-template void gemm<c10::BFloat16>(bool, bool, int64_t, int64_t, int64_t, const c10::BFloat16*, int64_t,
-                                  const c10::BFloat16*, int64_t, float, float*, int64_t);
 
 }  // namespace cpstn

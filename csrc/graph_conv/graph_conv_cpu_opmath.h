@@ -1,8 +1,10 @@
-// Storage type vs sum type in the CPU kernels. A GEMM writes its sums in the opmath
-// type (float32 for bfloat16); a tile that feeds the next GEMM as an operand is kept
-// in the storage type. For float32/float64 the two are one type and one buffer, so
-// staging and storing cost nothing; for bfloat16 the sums go to a float32 staging
-// tile and are rounded once when stored.
+// Storage type vs compute type in the CPU kernels. Every GEMM runs in the opmath type
+// (float32 for bfloat16, else the storage type): a bfloat16 sample's tiles are widened
+// to float32 once when read and rounded once when stored, and the intermediates (XA, Z,
+// H, GA) stay float32. Why not a bfloat16 GEMM: MKL's gemm_bf16bf16f32 ran these per-sample
+// shapes slower than widening plus sgemm (at 25x25 graph multiplies by an order of
+// magnitude) on a CPU with AVX-512-BF16 and no AMX; see README "Precision".
+// Parameters are read at their own precision (float32 weights are not rounded to bfloat16).
 #pragma once
 
 #include <cstdint>
@@ -14,30 +16,42 @@
 namespace cpstn {
 
 template <typename scalar_t>
-constexpr bool sums_wider = !std::is_same_v<scalar_t, at::opmath_type<scalar_t>>;
-
-// Where a GEMM whose result belongs in `dst` writes it: `dst` itself, or the staging tile.
-template <typename scalar_t>
-at::opmath_type<scalar_t>* staged(scalar_t* dst, at::opmath_type<scalar_t>* staging) {
-  if constexpr (sums_wider<scalar_t>) return staging;
-  else return dst;
-}
-
-// Moves n staged sums into `dst` (nothing to do when staged() returned dst).
-template <typename scalar_t>
-void store_staged(scalar_t* dst, const at::opmath_type<scalar_t>* sums, int64_t n) {
-  if constexpr (sums_wider<scalar_t>)
-    for (int64_t i = 0; i < n; ++i) dst[i] = scalar_t(sums[i]);
-}
+constexpr bool widened = !std::is_same_v<scalar_t, at::opmath_type<scalar_t>>;
 
 template <typename scalar_t>
 at::ScalarType opmath_dtype() {
   return c10::CppTypeToScalarType<at::opmath_type<scalar_t>>::value;
 }
 
-// A parameter as a GEMM operand: in x's dtype (a float32 weight beside bfloat16 x is rounded once per call).
-inline at::Tensor as_operand(const at::Tensor& t, const at::Tensor& x) {
-  return t.to(x.scalar_type()).contiguous();
+// A parameter (weight, bias, A) as a GEMM operand in the compute type, contiguous.
+template <typename scalar_t>
+at::Tensor as_operand(const at::Tensor& t) {
+  return t.to(opmath_dtype<scalar_t>()).contiguous();
+}
+
+// n elements of a sample's tile in the compute type: src itself, or its copy widened into buf.
+template <typename scalar_t>
+const at::opmath_type<scalar_t>* widen(const scalar_t* src, int64_t n, at::opmath_type<scalar_t>* buf) {
+  if constexpr (!widened<scalar_t>) {
+    return src;
+  } else {
+    for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<at::opmath_type<scalar_t>>(src[i]);
+    return buf;
+  }
+}
+
+// Where the sums belonging in dst are computed: dst itself, or buf (then narrow() stores them).
+template <typename scalar_t>
+at::opmath_type<scalar_t>* result_tile(scalar_t* dst, at::opmath_type<scalar_t>* buf) {
+  if constexpr (!widened<scalar_t>) return dst;
+  else return buf;
+}
+
+// Rounds n sums computed in result_tile(dst, ...) into dst (nothing to do when it was dst).
+template <typename scalar_t>
+void narrow(const at::opmath_type<scalar_t>* sums, int64_t n, scalar_t* dst) {
+  if constexpr (widened<scalar_t>)
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<scalar_t>(sums[i]);
 }
 
 }  // namespace cpstn

@@ -9,7 +9,6 @@
 #include <exception>
 
 #include <ATen/ATen.h>
-#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
 #ifdef _OPENMP
@@ -18,20 +17,18 @@
 
 namespace cpstn {
 
-// Calls body(group, first_sample, end_sample, scratch, staging) for group = 0..groups-1,
-// where the groups split [0, N) into contiguous ranges; scratch holds scratch_elems
-// elements and staging staging_elems opmath-type elements (graph_conv_cpu_opmath.h)
-// of the thread running the group.
+// Calls body(group, first_sample, end_sample, scratch) for group = 0..groups-1, where the
+// groups split [0, N) into contiguous ranges; scratch holds scratch_elems elements of
+// the thread running the group.
 // Which groups share a thread varies, so anything a group accumulates must go to
 // storage owned by that group (results then do not depend on the schedule).
 template <typename scalar_t, typename Body>
-void for_sample_groups(int64_t N, int64_t groups, int64_t scratch_elems, int64_t staging_elems,
-                       const at::TensorOptions& options, const Body& body) {
-  using acc_t = at::opmath_type<scalar_t>;
+void for_sample_groups(int64_t N, int64_t groups, int64_t scratch_elems, const at::TensorOptions& options,
+                       const Body& body) {
   std::exception_ptr error;
-  auto run = [&](int64_t g, scalar_t* scratch, acc_t* staging) {
+  auto run = [&](int64_t g, scalar_t* scratch) {
     try {
-      body(g, g * N / groups, (g + 1) * N / groups, scratch, staging);
+      body(g, g * N / groups, (g + 1) * N / groups, scratch);
     } catch (...) {
 #ifdef _OPENMP
 #pragma omp critical(cpstn_graph_conv_error)
@@ -46,21 +43,17 @@ void for_sample_groups(int64_t N, int64_t groups, int64_t scratch_elems, int64_t
   const int threads = 1;
 #endif
   const int64_t per_thread = std::max<int64_t>(scratch_elems, 1);
-  const int64_t staging_per_thread = std::max<int64_t>(staging_elems, 1);
   at::Tensor scratch = at::empty({threads, per_thread}, options);
-  at::Tensor staging = at::empty({threads, staging_per_thread},
-                                 options.dtype(c10::CppTypeToScalarType<acc_t>::value));
   scalar_t* base = scratch.mutable_data_ptr<scalar_t>();
-  acc_t* staging_base = staging.mutable_data_ptr<acc_t>();
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    const int me = omp_get_thread_num();
+    scalar_t* mine = base + omp_get_thread_num() * per_thread;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t g = 0; g < groups; ++g) run(g, base + me * per_thread, staging_base + me * staging_per_thread);
+    for (int64_t g = 0; g < groups; ++g) run(g, mine);
   }
 #else
-  for (int64_t g = 0; g < groups; ++g) run(g, base, staging_base);
+  for (int64_t g = 0; g < groups; ++g) run(g, base);
 #endif
   if (error) std::rethrow_exception(error);
 }

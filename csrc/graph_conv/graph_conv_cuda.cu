@@ -1,7 +1,7 @@
 // CUDA forward of cpstn::graph_conv and the CUDA registrations. The work happens in
 // the tile kernels (graph_conv_cuda_tiles.cuh); the bias enters as a (Cout,V) table
-// summed in the opmath type. bfloat16/float16 x may come with float32 parameters:
-// they are read in x's dtype, as on the CPU.
+// summed in the opmath type. The parameters are read in the opmath type (float32 for
+// bfloat16/float16 x), as on the CPU: float32 weights are never rounded to 16 bits.
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
@@ -26,28 +26,27 @@ at::Tensor graph_conv_cuda(const at::Tensor& x_, const at::Tensor& weight_, cons
   TORCH_CHECK(x_.is_cuda(), "graph_conv: CUDA kernel called with x on ", x_.device());
   TORCH_CHECK(s.N * s.T < (int64_t(1) << 31), "graph_conv: N*T must be < 2^31 on CUDA");
   const c10::cuda::CUDAGuard guard(x_.device());
-  const at::Tensor x = x_.contiguous(), weight = weight_.to(x_.scalar_type()).contiguous(),
-                   A = A_.to(x_.scalar_type()).contiguous();
+  const at::Tensor x = x_.contiguous();
   const bool has_bias = bias_.has_value() && bias_->defined();
   at::Tensor y = at::empty({s.N, s.Cout, s.T, s.V}, x.options());
   if (y.numel() == 0) return y;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "graph_conv_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const at::TensorOptions acc_opt = x.options().dtype(c10::CppTypeToScalarType<acc_t>::value);
+    const at::Tensor W = weight_.to(acc_opt).contiguous(), A = A_.to(acc_opt).contiguous();
     at::Tensor table;
-    if (has_bias) {  // from the parameters as given, in the opmath type
-      const at::Tensor bias = bias_->to(acc_opt).contiguous(), A_acc = A_.to(acc_opt).contiguous();
+    if (has_bias) {
+      const at::Tensor bias = bias_->to(acc_opt).contiguous();
       table = at::empty({s.Cout, s.V}, acc_opt);
       const int64_t n = s.Cout * s.V;
       bias_table_kernel<acc_t><<<unsigned((n + kThreads - 1) / kThreads), kThreads, 0,
                                  at::cuda::getCurrentCUDAStream()>>>(
-          bias.const_data_ptr<acc_t>(), A_acc.const_data_ptr<acc_t>(), table.mutable_data_ptr<acc_t>(), s.K, s.Cout,
-          s.V);
+          bias.const_data_ptr<acc_t>(), A.const_data_ptr<acc_t>(), table.mutable_data_ptr<acc_t>(), s.K, s.Cout, s.V);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
     // forward map: M_k(o,i) = W[k,o,i], G_k(v,w) = A[k,v,w]
-    launch_tile_conv<scalar_t>(x.const_data_ptr<scalar_t>(), weight.const_data_ptr<scalar_t>(),
-                               ChannelMix{s.Cout * s.Cin, s.Cin, 1}, A.const_data_ptr<scalar_t>(), GraphMap{s.V, 1},
+    launch_tile_conv<scalar_t>(x.const_data_ptr<scalar_t>(), W.const_data_ptr<acc_t>(),
+                               ChannelMix{s.Cout * s.Cin, s.Cin, 1}, A.const_data_ptr<acc_t>(), GraphMap{s.V, 1},
                                has_bias ? table.const_data_ptr<acc_t>() : nullptr, y.mutable_data_ptr<scalar_t>(),
                                s.N, TileSizes{s.Cin, s.Cout, s.T, s.V, s.K});
   });

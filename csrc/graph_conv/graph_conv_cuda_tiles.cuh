@@ -6,8 +6,9 @@
 // in = grad_out, M_k = W_k^T, G_k = A_k^T, no bias — strides select the transpose.
 // Like the CPU kernel, the order follows the shape: aggregate over the graph first
 // when the input has fewer channels than the output, else mix channels first.
-// scalar_t is the storage type of in/m/a/out; shared tiles, accumulators and the bias
-// table are in acc_t = opmath_type<scalar_t> (float32 for bfloat16 and float16).
+// scalar_t is the storage type of in/out; the parameters m and a, the bias table, shared
+// tiles and accumulators are in acc_t = opmath_type<scalar_t> (float32 for bfloat16 and
+// float16), so float32 weights are read at their own precision.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -35,8 +36,8 @@ struct TileSizes {
 // Graph first: aggregate a chunk of input channels over the joints (K times), then
 // every thread adds its outputs' share of the channel mix.
 template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
-__global__ void graph_first_tile_kernel(const scalar_t* __restrict__ in, const scalar_t* __restrict__ m,
-                                        ChannelMix mix, const scalar_t* __restrict__ a, GraphMap gm,
+__global__ void graph_first_tile_kernel(const scalar_t* __restrict__ in, const acc_t* __restrict__ m,
+                                        ChannelMix mix, const acc_t* __restrict__ a, GraphMap gm,
                                         const acc_t* __restrict__ bias_tab, scalar_t* __restrict__ out,
                                         TileSizes s, int64_t oc_tile, int64_t ic_chunk) {
   extern __shared__ unsigned char smem_raw[];
@@ -77,8 +78,8 @@ __global__ void graph_first_tile_kernel(const scalar_t* __restrict__ in, const s
 // Channels first: each thread accumulates its (k, o, v) entries of Z = M x over all input
 // channels, then the block aggregates Z over the joints.
 template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
-__global__ void channels_first_tile_kernel(const scalar_t* __restrict__ in, const scalar_t* __restrict__ m,
-                                           ChannelMix mix, const scalar_t* __restrict__ a, GraphMap gm,
+__global__ void channels_first_tile_kernel(const scalar_t* __restrict__ in, const acc_t* __restrict__ m,
+                                           ChannelMix mix, const acc_t* __restrict__ a, GraphMap gm,
                                            const acc_t* __restrict__ bias_tab, scalar_t* __restrict__ out,
                                            TileSizes s, int64_t oc_tile, int64_t ic_chunk) {
   extern __shared__ unsigned char smem_raw[];
@@ -118,8 +119,9 @@ __global__ void channels_first_tile_kernel(const scalar_t* __restrict__ in, cons
 // Launches the cheaper tile kernel for out (N,Cout,T,V) from in (N,Cin,T,V); `s` holds the
 // channel counts of this map (swapped for grad_x).
 template <typename scalar_t>
-void launch_tile_conv(const scalar_t* in, const scalar_t* m, ChannelMix mix, const scalar_t* a, GraphMap gm,
-                      const at::opmath_type<scalar_t>* bias_tab, scalar_t* out, int64_t N, TileSizes s) {
+void launch_tile_conv(const scalar_t* in, const at::opmath_type<scalar_t>* m, ChannelMix mix,
+                      const at::opmath_type<scalar_t>* a, GraphMap gm, const at::opmath_type<scalar_t>* bias_tab,
+                      scalar_t* out, int64_t N, TileSizes s) {
   using acc_t = at::opmath_type<scalar_t>;
   if (N * s.T == 0 || s.Cout == 0 || s.V == 0) return;
   const int64_t V = s.V, slots = int64_t(kThreads) * kPerThread;
