@@ -16,6 +16,7 @@ import os
 import statistics
 import sys
 import time
+import types
 
 import torch
 
@@ -26,18 +27,21 @@ from cpstn_min import distributed, ops, training  # noqa: E402
 from cpstn_min.config import Config  # noqa: E402
 from cpstn_min.model import CPSTN  # noqa: E402
 from cpstn_min.pretext import pretext_classes  # noqa: E402
+from cpstn_min.training import precision  # noqa: E402
 
 BACKENDS = ("extension", "reference")
 
 
 def make_run(cfg: Config, core: CPSTN, device: torch.device) -> training.Run:
-    """The parts of a training run that train_step touches (no data loader or scheduler)."""
+    """The parts of a training run that train_step touches (no scheduler; a loader stand-in
+    whose dataset holds joint clips)."""
     tc = cfg.train
     opt = torch.optim.SGD([p for p in core.parameters() if p.requires_grad], lr=tc.lr,
                           momentum=tc.momentum, weight_decay=tc.weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=tc.amp and device.type == "cuda")
-    return training.Run(cfg, distributed.DistInfo(), device, None, None, core, core, opt, None, scaler,
-                     torch.Generator())
+    scaler = precision.resolve(tc.amp, tc.amp_dtype, device).grad_scaler()
+    loader = types.SimpleNamespace(dataset=types.SimpleNamespace(stream="joint"))
+    return training.Run(cfg, distributed.DistInfo(), device, None, loader, core, core, opt, None, scaler,
+                        torch.Generator())
 
 
 def timed_step(run: training.Run, clips, valid_frames, backend: str) -> float:
