@@ -36,7 +36,7 @@ from cpstn_min.config import Config  # noqa: E402
 from cpstn_min.config_checks import AMP_DTYPES  # noqa: E402
 from cpstn_min.model import CPSTN  # noqa: E402
 from cpstn_min.pretext import pretext_classes  # noqa: E402
-from cpstn_min.training import precision  # noqa: E402
+from cpstn_min.training import allocator, precision  # noqa: E402
 
 BACKENDS = ("extension", "reference")
 
@@ -87,6 +87,9 @@ def main(argv=None):
     p.add_argument("--precisions", default=None, help="comma-separated of float32, amp (default: float32, "
                                                       "or amp with --amp)")
     p.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated of {', '.join(BACKENDS)}")
+    p.add_argument("--malloc", choices=("keep", "default"), default="keep",
+                   help="CPU: keep freed memory for reuse as train_step does (training/allocator.py), or "
+                        "glibc's default (large blocks returned to the kernel, page faults on reuse)")
     args = p.parse_args(argv)
     device = torch.device(args.device)
     precisions = (args.precisions or ("amp" if args.amp else "float32")).split(",")
@@ -94,6 +97,8 @@ def main(argv=None):
     if set(precisions) - {"float32", "amp"} or set(backends) - set(BACKENDS):
         sys.exit("bench_train_step: --precisions takes float32,amp and --backends extension,reference")
 
+    if args.malloc == "default":
+        allocator.leave_default()
     cfg = Config()
     cfg.augment.T_out, cfg.model.hidden_channels = args.frames, args.hidden_channels
     cfg.model.feature_dim, cfg.model.pretext = args.feature_dim, not args.no_pretext
@@ -120,7 +125,8 @@ def main(argv=None):
     print(f"device {device} ({torch.get_num_threads()} threads), extension backend: {ops.backend(device)}; "
           f"batch {N}, views {args.frames} frames from {T}-frame clips, hidden {args.hidden_channels}, "
           f"features {args.feature_dim}, queue {args.queue_size}, "
-          f"{'contrastive only (--no-pretext)' if args.no_pretext else 'contrastive + pretext'}; precisions "
+          f"{'contrastive only (--no-pretext)' if args.no_pretext else 'contrastive + pretext'}; "
+          f"malloc {args.malloc}; precisions "
           + ", ".join(f"{p} = {runs[backends[0], p].precision.describe()}" for p in precisions))
     if ops.backend(device) == "reference":
         print("warning: the extension is not built for this device, both rows use the reference ops")

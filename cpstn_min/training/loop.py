@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from .. import augment, distributed, streams
 from ..config import Config
+from . import allocator
 from .build import prepare
 from .divergence import check_loss
 from .state import Run
@@ -28,6 +29,8 @@ def augment_seed(seed: int, rank: int, step: int) -> int:
 def train_step(run: Run, clips: torch.Tensor, valid_frames: torch.Tensor) -> dict:
     """One optimization step on a batch of raw clips -> dict of detached loss terms."""
     mc = run.cfg.model
+    if run.device.type == "cpu":
+        allocator.keep_for_training()   # the same large tensors every step: reuse their pages
     x = clips.to(run.device, non_blocking=True)
     run.generator.manual_seed(augment_seed(run.cfg.train.seed, run.dist.rank, run.step))
     views = augment.make_views(x, valid_frames, run.generator, run.cfg.augment,
