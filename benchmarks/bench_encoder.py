@@ -27,6 +27,7 @@ from bench_ceilings import checked_device  # noqa: E402
 from roofline import DTYPES, counted_flops, measured_peaks  # noqa: E402
 from cpstn_min import ops, reference  # noqa: E402
 from cpstn_min.encoder import STGCNEncoder  # noqa: E402
+from cpstn_min.training import allocator  # noqa: E402
 
 
 def step_fn(enc, clips, device, dtype, spec=False):
@@ -52,10 +53,15 @@ def main(argv=None):
     p.add_argument("--hidden-channels", type=int, default=16)
     p.add_argument("--dtypes", default="float32,bfloat16", help=f"comma-separated, of {','.join(DTYPES)}")
     p.add_argument("--no-spec", action="store_true", help="leave out the conv2d+einsum spec row")
+    p.add_argument("--malloc", choices=("default", "keep"), default="default",
+                   help="CPU: glibc's default, or keep freed memory for reuse as train_step does "
+                        "(training/allocator.py)")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args(argv)
     device, card = checked_device(args.device, "bench_encoder")
+    if args.malloc == "keep":
+        allocator.keep_freed_memory()
     names = args.dtypes.split(",")
     torch.manual_seed(0)
     enc = STGCNEncoder(hidden_channels=args.hidden_channels).to(device)
@@ -73,7 +79,8 @@ def main(argv=None):
               "peak_gflops": peaks, "results": {}}
     print(record["machine"])
     print(f"encoder fwd+bwd, ({args.batch_size},3,{args.frames},25,2), hidden {args.hidden_channels}, "
-          f"{device}, backend {record['backend']}, median of {args.repeats} interleaved rounds; peak = "
+          f"{device}, backend {record['backend']}, malloc {args.malloc}, median of {args.repeats} interleaved "
+          f"rounds; peak = "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + " (torch.mm n=2048, this run)")
     print(f"  {'':13} {'ms':>9} {'samples/s':>10} {'GFLOP':>7} {'GFLOP/s':>8} {'of peak':>8} {'x spec':>7}")
     for name, fn in fns.items():

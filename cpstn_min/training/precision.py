@@ -9,6 +9,10 @@
 Under autocast the matrix products, convolutions and the graph_conv kernel run in the
 autocast dtype with float32 weights and float32 weight gradients; batch norm statistics,
 the losses, the MoCo queue and the EMA of the key encoder stay float32 (moco.py, model.py).
+amp stays off by default, on CPUs and GPUs alike: what it gains depends on the hardware (on a
+CPU without AVX-512-BF16 or AMX, bfloat16 is converted in software; no gain was measured there)
+and a run's numbers should not depend on the machine it ran on; the run header says when --amp
+would pay (README "Precision").
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -41,11 +45,24 @@ class Precision:
     def describe(self) -> str:
         """One line for the run header."""
         if not self.autocast:
-            return "float32"
+            hint = fast_bf16(self.device_type)
+            return f"float32 ({hint}: --amp would run it in bfloat16, README \"Precision\")" if hint else "float32"
         name = str(self.dtype).replace("torch.", "")
         scaler = "GradScaler on" if self.scales_loss else "no loss scaling"
         return (f"{name} autocast on {self.device_type} (float32 weights and gradients, batch-norm "
                 f"statistics, losses, queue and EMA), {scaler}")
+
+
+def fast_bf16(device_type: str) -> str:
+    """What makes bfloat16 fast on this device ("" if nothing): AMX or AVX-512-BF16 on a CPU
+    (the instructions oneDNN's bfloat16 convolutions and matrix products use), bfloat16 on a GPU."""
+    if device_type == "cuda":
+        return "this GPU has bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else ""
+    cpu = getattr(torch, "cpu", None)
+    for name, probe in (("AMX", "_is_amx_tile_supported"), ("AVX-512-BF16", "_is_avx512_bf16_supported")):
+        if getattr(cpu, probe, lambda: False)():
+            return f"this CPU has {name}"
+    return ""
 
 
 def resolve(amp: bool, amp_dtype: str, device: torch.device) -> Precision:
