@@ -4,6 +4,8 @@ Each op runs `torch.ops.cpstn.*` when the extension `cpstn_min._C` is built
 (and has a kernel for the tensor's device), otherwise the fastest plain-PyTorch
 version from `reference.py`. `CPSTN_BACKEND=reference` forces the fallback
 (benchmarks and tests use it). `backend(device)` says which path is active.
+One exception, measured: graph_conv in bfloat16 on a CPU with a bfloat16 matrix unit
+(AVX-512-BF16, AMX) runs the composed order (`graph_conv_path(x)` says which).
 """
 import os
 import warnings
@@ -51,10 +53,43 @@ def backend(device="cpu", op: str = "graph_conv") -> str:
     return "reference"
 
 
+def _cpu_has_bf16_matmul() -> bool:
+    cpu = getattr(torch, "cpu", None)
+    return any(getattr(cpu, probe, lambda: False)() for probe in ("_is_amx_tile_supported",
+                                                                  "_is_avx512_bf16_supported"))
+
+
+# bfloat16 on the CPU: the kernel computes in float32 (it has no bfloat16 GEMM of its own; MKL's
+# was slower still at its per-sample shapes), while the composed order's batched matrix products
+# run in oneDNN's bfloat16 kernels where the CPU has AVX-512-BF16 or AMX: measured faster there,
+# per layer and over the whole encoder (README "Precision"), so that is what runs. Looked up
+# once, like _KERNELS.
+CPU_BF16_COMPOSED = _cpu_has_bf16_matmul()
+
+
+def _bf16_on_cpu(x: torch.Tensor) -> bool:
+    """Whether graph_conv(x, ...) runs in bfloat16 on the CPU (x bfloat16, or float32 under bfloat16 autocast)."""
+    if x.device.type != "cpu":
+        return False
+    if x.dtype == torch.bfloat16:
+        return True
+    return x.dtype == torch.float32 and torch.is_autocast_enabled("cpu") and \
+        torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
+def graph_conv_path(x: torch.Tensor) -> str:
+    """"kernel" or "composed": what graph_conv(x, ...) runs (backend() says which backend)."""
+    if backend(x.device) == "reference" or (CPU_BF16_COMPOSED and _bf16_on_cpu(x)):
+        return "composed"
+    return "kernel"
+
+
 def graph_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                A: torch.Tensor) -> torch.Tensor:
     """x (N,Cin,T,V), weight (K,Cout,Cin), bias (K,Cout) or None, A (K,V,V) -> (N,Cout,T,V)."""
-    if backend(x.device) == "reference":
+    if graph_conv_path(x) == "composed":
+        if x.dtype in (torch.bfloat16, torch.float16):  # float32 parameters beside 16-bit x, as the kernels take them
+            weight, bias, A = (t if t is None or t.dtype != torch.float32 else t.to(x.dtype) for t in (weight, bias, A))
         return reference.graph_conv_composed(x, weight, bias, A)
     return torch.ops.cpstn.graph_conv.default(x, weight, bias, A)
 

@@ -124,6 +124,8 @@ def test_low_precision_dtype_errors_name_the_argument():
 
 
 # ---------------------------------------------------------------- autocast
+# The op's autocast rule, called through the dispatcher (ops.graph_conv may take the composed
+# order in bfloat16 on the CPU: the last tests).
 
 def autocast_case(device):
     low, exact = low_precision_inputs((3, 16, 6, 25, 3, 2, True, False, True), device, torch.float32)
@@ -135,7 +137,7 @@ def autocast_case(device):
 def test_autocast_runs_the_kernel_in_the_autocast_dtype(device, dtype):
     (x, w, b, A), exact = autocast_case(device)
     with torch.autocast(device, dtype=dtype):
-        y = ops.graph_conv(x, w, b, A)
+        y = torch.ops.cpstn.graph_conv.default(x, w, b, A)
     assert y.dtype == dtype
     # the kernel saw x rounded to the autocast dtype and the float32 parameters as they are
     exact[0] = x.detach().to(dtype).double().cpu()
@@ -153,7 +155,7 @@ def test_autocast_dtype_without_a_kernel_runs_in_float32():
     # float16 autocast on the CPU: there is no CPU float16 kernel, so the op keeps float32
     (x, w, b, A), exact = autocast_case("cpu")
     with torch.autocast("cpu", dtype=torch.float16):
-        y = ops.graph_conv(x.half(), w, b, A)
+        y = torch.ops.cpstn.graph_conv.default(x.half(), w, b, A)
     assert y.dtype == torch.float32
     exact[0] = x.detach().half().double()
     assert_rel_close([y], [reference.graph_conv(*exact)], 1e-5)
@@ -165,7 +167,7 @@ def test_autocast_under_torch_compile_matches_eager():
 
     def fn(x, w, b, A):
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return ops.graph_conv(x, w, b, A)
+            return torch.ops.cpstn.graph_conv.default(x, w, b, A)
 
     want = fn(x, w, b, A)
     got = torch.compile(fn, fullgraph=True, backend="aot_eager")(x, w, b, A)
@@ -178,6 +180,30 @@ def test_autocast_leaves_float64_alone():
     # autocast's own rule: only float32 (and other 16-bit) tensors are cast
     (x, w, b, A), exact = autocast_case("cpu")
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = ops.graph_conv(*(t.detach().double() for t in (x, w, b, A)))
+        y = torch.ops.cpstn.graph_conv.default(*(t.detach().double() for t in (x, w, b, A)))
     assert y.dtype == torch.float64
     torch.testing.assert_close(y, reference.graph_conv(*(t.detach() for t in exact)))
+
+
+# ---------------------------------------------------------------- ops.graph_conv in bfloat16 on the CPU
+
+@needs_ext
+@pytest.mark.parametrize("how", ["autocast", "bfloat16 x"])
+def test_cpu_bfloat16_takes_the_composed_order_where_the_cpu_has_a_bf16_matmul(how, monkeypatch):
+    (x, w, b, A), exact = autocast_case("cpu")
+    calls = []
+    composed = reference.graph_conv_composed
+    monkeypatch.setattr(reference, "graph_conv_composed", lambda *a: calls.append(1) or composed(*a))
+    for has_bf16_matmul in (True, False):
+        monkeypatch.setattr(ops, "CPU_BF16_COMPOSED", has_bf16_matmul)
+        calls.clear()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=how == "autocast"):
+            y = ops.graph_conv(x if how == "autocast" else x.bfloat16(), w, b, A)
+        assert ops.graph_conv_path(x.bfloat16()) == ("composed" if has_bf16_matmul else "kernel")
+        assert bool(calls) == has_bf16_matmul and y.dtype == torch.bfloat16
+        # the composed order rounds the weights and its intermediate to bfloat16 as well: a few roundoffs
+        exact[0] = x.detach().bfloat16().double()
+        assert_rel_close([y], [reference.graph_conv(*(t.detach() for t in exact))], 4 * TOL[torch.bfloat16])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert ops.graph_conv_path(x.double()) == "kernel"     # autocast leaves float64 alone
+    assert ops.graph_conv_path(x) == "kernel"                  # float32 without autocast
