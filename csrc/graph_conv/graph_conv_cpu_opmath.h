@@ -2,8 +2,9 @@
 // (float32 for bfloat16, else the storage type): a bfloat16 sample's tiles are widened
 // to float32 once when read and rounded once when stored, and the intermediates (XA, Z,
 // H, GA) stay float32. Why not a bfloat16 GEMM: MKL's gemm_bf16bf16f32 ran these per-sample
-// shapes slower than widening plus sgemm (at 25x25 graph multiplies by an order of
-// magnitude) on a CPU with AVX-512-BF16 and no AMX; see README "Precision".
+// shapes no faster than sgemm (slower at the 25x25 graph multiplies) on a CPU with
+// AVX-512-BF16 and no AMX (benchmarks/bench_bf16_gemm.py). Where the CPU has a bfloat16
+// matrix unit, ops.graph_conv sends bfloat16 to the composed order instead (oneDNN).
 // Parameters are read at their own precision (float32 weights are not rounded to bfloat16).
 #pragma once
 
