@@ -87,7 +87,7 @@ class TrainConfig:
     seed: int = 1
     device: str = "cpu"
     amp: bool = False                    # mixed precision (training/precision.py)
-    amp_dtype: str = "auto"              # with amp: auto (bfloat16, or float16 on GPUs without it) | bfloat16 | float16 (CUDA)
+    amp_dtype: str = "auto"              # with amp: auto | bfloat16 | float16 (CUDA only)
     out_dir: str = "runs/default"
     resume: bool = False
     overwrite: bool = False              # start afresh even if out_dir holds a checkpoint

@@ -53,10 +53,13 @@ def backend(device="cpu", op: str = "graph_conv") -> str:
     return "reference"
 
 
-def _cpu_has_bf16_matmul() -> bool:
+def cpu_bf16_unit() -> str:
+    """"AMX", "AVX-512-BF16" or "": what this CPU has for oneDNN's bfloat16 matmuls and convolutions."""
     cpu = getattr(torch, "cpu", None)
-    return any(getattr(cpu, probe, lambda: False)() for probe in ("_is_amx_tile_supported",
-                                                                  "_is_avx512_bf16_supported"))
+    for name, probe in (("AMX", "_is_amx_tile_supported"), ("AVX-512-BF16", "_is_avx512_bf16_supported")):
+        if getattr(cpu, probe, lambda: False)():
+            return name
+    return ""
 
 
 # bfloat16 on the CPU: the kernel computes in float32 (it has no bfloat16 GEMM of its own; MKL's
@@ -64,7 +67,7 @@ def _cpu_has_bf16_matmul() -> bool:
 # run in oneDNN's bfloat16 kernels where the CPU has AVX-512-BF16 or AMX: measured faster there,
 # per layer and over the whole encoder (README "Precision"), so that is what runs. Looked up
 # once, like _KERNELS.
-CPU_BF16_COMPOSED = _cpu_has_bf16_matmul()
+CPU_BF16_COMPOSED = bool(cpu_bf16_unit())
 
 
 def _bf16_on_cpu(x: torch.Tensor) -> bool:

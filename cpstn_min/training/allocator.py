@@ -5,9 +5,9 @@ every step (the last ST-GCN block's (128,256,13,25) float32 maps are 42 MB, and 
 bfloat16 map is summed in a float32 copy of it), so on the CPU the step spends part of its
 time in the kernel. keep_freed_memory() tells malloc (mallopt) to serve every block from the
 heap and never give freed memory back, so those pages are reused: the process keeps its peak
-memory instead of returning it between steps. train_step calls keep_for_training() before its first step on a CPU;
-benchmarks/bench_train_step.py --malloc default measures a step without it (README
-"Precision"). No-op where the C library has no mallopt (macOS, Windows).
+memory instead of returning it between steps. train_step calls keep_for_training() before
+its first step on a CPU; benchmarks/bench_train_step.py --malloc default measures a step
+without it (README "Precision"). No-op where the C library has no mallopt (macOS, Windows).
 """
 import ctypes
 import ctypes.util

@@ -62,11 +62,8 @@ def fast_bf16(device_type: str) -> str:
     (the instructions oneDNN's bfloat16 convolutions and matrix products use), bfloat16 on a GPU."""
     if device_type == "cuda":
         return "this GPU has bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else ""
-    cpu = getattr(torch, "cpu", None)
-    for name, probe in (("AMX", "_is_amx_tile_supported"), ("AVX-512-BF16", "_is_avx512_bf16_supported")):
-        if getattr(cpu, probe, lambda: False)():
-            return f"this CPU has {name}"
-    return ""
+    unit = ops.cpu_bf16_unit()
+    return f"this CPU has {unit}" if unit else ""
 
 
 def resolve(amp: bool, amp_dtype: str, device: torch.device) -> Precision:
