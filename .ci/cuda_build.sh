@@ -25,7 +25,7 @@ SITE="$("$VENV/bin/python" -c 'import site; print(site.getsitepackages()[0])')"
 git -C "$ROOT" ls-files -z --cached --others --exclude-standard | (cd "$ROOT" && xargs -0 cp --parents -t "$WORK/src")
 FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="9.0" \
   CPSTN_CUDA_INCLUDE="$SITE/nvidia/cu13/include" CPSTN_CUDA_LIB="$SITE/nvidia/cu13/lib" \
-  MAX_JOBS=2 "$VENV/bin/python" -m pip install -q --no-build-isolation "$WORK/src"
+  MAX_JOBS="${MAX_JOBS:-2}" "$VENV/bin/python" -m pip install -q --no-build-isolation "$WORK/src"
 
 cd "$WORK"  # import the installed package, not the source copy
 "$VENV/bin/python" - <<'PY'

@@ -8,10 +8,15 @@ N=128, K=3, V=25, the NTU spatial graph):
 Times are medians of interleaved repeats in ms; fwd+bwd computes all four gradients.
 Memory: forward "extra" = peak bytes allocated during the call minus the output itself
 (so intermediates); fwd+bwd = peak above the start (see _timing.py for how).
-Then the whole encoder forward+backward (64 clips, T=50) with the extension vs
+--dtype bfloat16/float16: x and grad_out in that dtype, the parameters float32, every approach
+under autocast (what train.py --amp runs); the fused kernel reads the parameters in float32.
+Roofline columns: the FLOPs of the composed order (the fused kernel's order; roofline.py counts
+them), the fused kernel's forward+backward GFLOP/s and its fraction of the measured peak
+(a large matrix product in the dtype, this run).
+Then the whole encoder forward+backward (64 clips, T=50, float32) with the extension vs
 CPSTN_BACKEND=reference (the composed fallback) and vs the conv2d+einsum spec.
 
-    python benchmarks/bench_graph_conv.py [--quick] [--device cpu|cuda] [--repeats R] [--threads T]
+    python benchmarks/bench_graph_conv.py [--quick] [--device cpu|cuda] [--dtype D] [--repeats R] [--threads T]
 """
 import argparse
 import contextlib
@@ -24,6 +29,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import geomean, interleaved_medians, machine_summary, peak_bytes  # noqa: E402
+from roofline import DTYPES, counted_flops, measured_peaks  # noqa: E402
 
 from cpstn_min import ops, reference  # noqa: E402
 from cpstn_min.encoder import STGCNEncoder  # noqa: E402
@@ -40,40 +46,59 @@ def fused(x, w, b, A):
 APPROACHES = {"reference": reference.graph_conv, "composed": reference.graph_conv_composed, "fused": fused}
 
 
-def layer_inputs(Cin, Cout, T, N, device):
+def layer_inputs(Cin, Cout, T, N, device, dtype=torch.float32):
+    """x and grad_out in dtype, the parameters float32 (as autocast hands them to the kernel)."""
     g = torch.Generator().manual_seed(0)
     A = torch.tensor(Graph("ntu-rgb+d", "spatial").A)
     x = torch.randn(N, Cin, T, 25, generator=g)
     w = (torch.rand(3, Cout, Cin, generator=g) * 2 - 1) / Cin ** 0.5  # the 1x1 conv's init scale
     b = (torch.rand(3, Cout, generator=g) * 2 - 1) / Cin ** 0.5
     grad_out = torch.randn(N, Cout, T, 25, generator=g)
-    return [t.to(device) for t in (x, w, b, A, grad_out)]
+    return [t.to(device) for t in (x.to(dtype), w, b, A, grad_out.to(dtype))]
 
 
-def bench_layers(N, repeats, device):
-    print(f"\ngraph conv layers, N={N}, K=3, V=25 ({device.type}); times in ms (median of {repeats}), "
-          "ratio = other / fused, memory in MB")
+def under_autocast(fn, device, dtype):
+    if dtype == torch.float32:
+        return fn
+
+    def run(*args):
+        with torch.autocast(device.type, dtype=dtype):
+            return fn(*args)
+    return run
+
+
+def bench_layers(N, repeats, device, dtype=torch.float32):
+    name = str(dtype).replace("torch.", "")
+    peak = measured_peaks(device, [name])[name]
+    print(f"\ngraph conv layers, N={N}, K=3, V=25 ({device.type}, {name}); times in ms (median of {repeats}), "
+          f"ratio = other / fused, memory in MB; peak {peak:.0f} GFLOP/s ({name} torch.mm n=2048, this run)")
     head = (f"{'Cin->Cout T':>13} | {'ref':>7} {'comp':>7} {'fused':>7} {'x ref':>6} {'x comp':>6} |"
             f" {'ref':>7} {'comp':>7} {'fused':>7} {'x ref':>6} {'x comp':>6} | {'out':>5} "
-            f"{'extra fwd: ref':>14} {'comp':>5} {'fused':>5} | {'peak fwd+bwd: ref':>17} {'comp':>5} {'fused':>5}")
+            f"{'extra fwd: ref':>14} {'comp':>5} {'fused':>5} | {'peak fwd+bwd: ref':>17} {'comp':>5} {'fused':>5} |"
+            f" {'GFLOP f+b':>9} {'GFLOP/s':>7} {'of peak':>7}")
     print(f"{'':13} | {'forward':^38} | {'forward + backward':^38} |")
     print(head)
     ratios = {key: [] for key in ("f_ref", "f_comp", "fb_ref", "fb_comp")}
     for Cin, Cout, T in LAYERS:
-        x, w, b, A, g = layer_inputs(Cin, Cout, T, N, device)
+        x, w, b, A, g = layer_inputs(Cin, Cout, T, N, device, dtype)
         leaves = [t.clone().requires_grad_() for t in (x, w, b, A)]
         calls = {}
         for name, fn in APPROACHES.items():
+            fn = under_autocast(fn, device, dtype)
             calls[name, "f"] = lambda fn=fn: fn(x, w, b, A)
             calls[name, "fb"] = lambda fn=fn: torch.autograd.grad(fn(*leaves), leaves, g)
         with torch.no_grad():
-            want = reference.graph_conv(x, w, b, A)
-            err = (fused(x, w, b, A) - want).abs().max().item() / want.abs().max().item()
-        assert err < 1e-4, f"fused output differs from the reference (relative error {err:.2e})"
+            want = reference.graph_conv(x.double(), w.double(), b.double(), A.double())
+            err = (fused(x, w, b, A).double() - want).abs().max().item() / want.abs().max().item()
+        # float32: sums in another order; 16 bits: the output rounded once (tests/test_graph_conv_half.py)
+        tol = 1e-4 if dtype == torch.float32 else 2 * 2.0 ** -(8 if dtype == torch.bfloat16 else 11)
+        assert err < tol, f"fused output differs from the reference (relative error {err:.2e})"
+        flop = counted_flops(calls["composed", "fb"])
         ms = interleaved_medians(calls, repeats, device)
-        out_mb = want.numel() * want.element_size() / MB
+        out_mb = want.numel() * x.element_size() / MB
         extra = {name: peak_bytes(calls[name, "f"], device) / MB - out_mb for name in APPROACHES}
-        peak = {name: peak_bytes(calls[name, "fb"], device) / MB for name in APPROACHES}
+        peak_mb = {name: peak_bytes(calls[name, "fb"], device) / MB for name in APPROACHES}
+        rate = flop / (ms["fused", "fb"] * 1e-3) / 1e9
         r = {"f_ref": ms["reference", "f"] / ms["fused", "f"], "f_comp": ms["composed", "f"] / ms["fused", "f"],
              "fb_ref": ms["reference", "fb"] / ms["fused", "fb"],
              "fb_comp": ms["composed", "fb"] / ms["fused", "fb"]}
@@ -83,7 +108,8 @@ def bench_layers(N, repeats, device):
               f"{ms['fused', 'f']:7.1f} {r['f_ref']:6.2f} {r['f_comp']:6.2f} | {ms['reference', 'fb']:7.1f} "
               f"{ms['composed', 'fb']:7.1f} {ms['fused', 'fb']:7.1f} {r['fb_ref']:6.2f} {r['fb_comp']:6.2f} | "
               f"{out_mb:5.1f} {extra['reference']:14.1f} {extra['composed']:5.1f} {extra['fused']:5.1f} | "
-              f"{peak['reference']:17.1f} {peak['composed']:5.1f} {peak['fused']:5.1f}")
+              f"{peak_mb['reference']:17.1f} {peak_mb['composed']:5.1f} {peak_mb['fused']:5.1f} | "
+              f"{flop / 1e9:9.2f} {rate:7.1f} {rate / peak:7.0%}")
         if device.type == "cuda":
             print(f"{'':13}   fused achieved bandwidth: {bandwidth_line(x, w, b, A, want, ms)}")
     gm = {key: geomean(v) for key, v in ratios.items()}
@@ -156,6 +182,8 @@ def main():
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--repeats", type=int, default=None, help="timing rounds (default 7, 2 with --quick)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    p.add_argument("--dtype", choices=list(DTYPES), default="float32",
+                   help="x and grad_out dtype (16-bit: under autocast, parameters float32; float16 on CUDA)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -165,7 +193,9 @@ def main():
                  "pip install --no-build-isolation -e .")
     repeats = args.repeats or (2 if args.quick else 7)
     print(machine_summary(device))
-    bench_layers(8 if args.quick else 128, repeats, device)
+    if args.dtype == "float16" and device.type == "cpu":
+        sys.exit("--dtype float16: the CPU kernel has bfloat16 and float32 (float16 is CUDA only)")
+    bench_layers(8 if args.quick else 128, repeats, device, DTYPES[args.dtype])
     bench_encoder(2 if args.quick else 64, 20 if args.quick else 50, max(2, repeats // 2 + 1), device)
 
 

@@ -86,7 +86,8 @@ class TrainConfig:
     lr_steps: Tuple[int, ...] = (250,)   # lr x0.1 at each
     seed: int = 1
     device: str = "cpu"
-    amp: bool = False
+    amp: bool = False                    # mixed precision (training/precision.py)
+    amp_dtype: str = "auto"              # with amp: auto | bfloat16 | float16 (CUDA only)
     out_dir: str = "runs/default"
     resume: bool = False
     overwrite: bool = False              # start afresh even if out_dir holds a checkpoint

@@ -17,6 +17,8 @@ from .augment import check_config as check_augment
 from .config import Config, EvalConfig
 from .errors import UsageError
 
+AMP_DTYPES = ("auto", "bfloat16", "float16")   # train.amp_dtype (training/precision.py)
+
 
 def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
     """cfg, or a UsageError; flags maps "section.field" to the flag that sets it."""
@@ -46,6 +48,8 @@ def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
         _at_least(name("train.lr_steps"), step, 1)
     if not 0 <= t.seed < 2 ** 32:   # numpy's seed range
         raise UsageError(f"{name('train.seed')} must be in [0, 2**32), got {t.seed}")
+    if t.amp_dtype not in AMP_DTYPES:
+        raise UsageError(f"{name('train.amp_dtype')} must be one of {', '.join(AMP_DTYPES)}, got {t.amp_dtype!r}")
     _at_least(name("train.save_every"), t.save_every, 0)
     _at_least(name("train.log_every"), t.log_every, 1)
     try:

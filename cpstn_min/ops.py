@@ -4,6 +4,8 @@ Each op runs `torch.ops.cpstn.*` when the extension `cpstn_min._C` is built
 (and has a kernel for the tensor's device), otherwise the fastest plain-PyTorch
 version from `reference.py`. `CPSTN_BACKEND=reference` forces the fallback
 (benchmarks and tests use it). `backend(device)` says which path is active.
+One exception, measured: graph_conv in bfloat16 on a CPU with a bfloat16 matrix unit
+(AVX-512-BF16, AMX) runs the composed order (`graph_conv_path(x)` says which).
 """
 import os
 import warnings
@@ -51,10 +53,46 @@ def backend(device="cpu", op: str = "graph_conv") -> str:
     return "reference"
 
 
+def cpu_bf16_unit() -> str:
+    """"AMX", "AVX-512-BF16" or "": what this CPU has for oneDNN's bfloat16 matmuls and convolutions."""
+    cpu = getattr(torch, "cpu", None)
+    for name, probe in (("AMX", "_is_amx_tile_supported"), ("AVX-512-BF16", "_is_avx512_bf16_supported")):
+        if getattr(cpu, probe, lambda: False)():
+            return name
+    return ""
+
+
+# bfloat16 on the CPU: the kernel computes in float32 (it has no bfloat16 GEMM of its own; MKL's
+# was slower still at its per-sample shapes), while the composed order's batched matrix products
+# run in oneDNN's bfloat16 kernels where the CPU has AVX-512-BF16 or AMX: measured faster there,
+# per layer and over the whole encoder (README "Precision"), so that is what runs. Looked up
+# once, like _KERNELS.
+CPU_BF16_COMPOSED = bool(cpu_bf16_unit())
+
+
+def _bf16_on_cpu(x: torch.Tensor) -> bool:
+    """Whether graph_conv(x, ...) runs in bfloat16 on the CPU (x bfloat16, or float32 under bfloat16 autocast)."""
+    if x.device.type != "cpu":
+        return False
+    if x.dtype == torch.bfloat16:
+        return True
+    return x.dtype == torch.float32 and torch.is_autocast_enabled("cpu") and \
+        torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
+def graph_conv_path(x: torch.Tensor) -> str:
+    """"kernel" or "composed": what graph_conv(x, ...) runs (backend() says which backend)."""
+    if backend(x.device) == "reference" or (CPU_BF16_COMPOSED and _bf16_on_cpu(x)):
+        return "composed"
+    return "kernel"
+
+
 def graph_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                A: torch.Tensor) -> torch.Tensor:
     """x (N,Cin,T,V), weight (K,Cout,Cin), bias (K,Cout) or None, A (K,V,V) -> (N,Cout,T,V)."""
-    if backend(x.device) == "reference":
+    if graph_conv_path(x) == "composed":
+        if x.dtype in (torch.bfloat16, torch.float16):  # float32 parameters beside 16-bit x, as the kernels take them
+            weight, bias, A = (t if t is None or t.dtype != torch.float32 else t.to(x.dtype) for t in (weight, bias, A))
         return reference.graph_conv_composed(x, weight, bias, A)
     return torch.ops.cpstn.graph_conv.default(x, weight, bias, A)
 
@@ -75,6 +113,51 @@ def _check_one_device(op: str, x: torch.Tensor, **others) -> None:
         if t is not None:
             torch._check(t.device == x.device, lambda: f"{op}: {name} is on {t.device} but x is on "
                                                        f"{x.device}; all tensors must be on one device")
+
+
+# Autocast dtypes the graph_conv kernels have (bfloat16 on CPU; bfloat16 and float16 on CUDA).
+# Under any other autocast dtype the op runs in float32.
+AUTOCAST_DTYPES = {"cpu": (torch.bfloat16,), "cuda": (torch.bfloat16, torch.float16)}
+
+
+def _graph_conv_autocast_inputs(device_type, x, weight, bias, A):
+    """Under autocast: x in the autocast dtype; float32 parameters stay float32 (the kernels
+    read them in float32 and return their gradients in float32, so they are never rounded
+    to 16 bits); other parameter dtypes follow x. An autocast dtype without a kernel: float32.
+    As autocast's own rule, float64 tensors are left alone."""
+    dtype = torch.get_autocast_dtype(device_type)
+    if dtype not in AUTOCAST_DTYPES.get(device_type, ()):
+        dtype, keep = torch.float32, (torch.float32,)
+    else:
+        keep = (torch.float32, dtype)
+
+    def cast(t, ok):
+        eligible = t is not None and t.is_floating_point() and t.dtype != torch.float64
+        return t.to(dtype) if eligible and t.dtype not in ok else t
+    return cast(x, (dtype,)), cast(weight, keep), cast(bias, keep), cast(A, keep)
+
+
+_AUTOCAST_LIB = None  # the Library holding the autocast kernels must outlive the module's import
+
+
+def _register_graph_conv_autocast():
+    # What torch.library.register_autocast does, with a cast rule of our own (it would cast every
+    # input to one dtype): a dispatcher kernel for eager calls and a py_impl for tracing.
+    global _AUTOCAST_LIB
+    _AUTOCAST_LIB = torch.library.Library("cpstn", "FRAGMENT")
+    op = torch.ops.cpstn.graph_conv.default
+    for device_type in ("cpu", "cuda"):
+        key_name = "Autocast" + torch._C._dispatch_key_for_device(device_type)
+        key = getattr(torch._C.DispatchKey, key_name)
+
+        def autocast_kernel(x, weight, bias, A, device_type=device_type, key=key):
+            with torch._C._ExcludeDispatchKeyGuard(torch._C.DispatchKeySet(key)):
+                return op(*_graph_conv_autocast_inputs(device_type, x, weight, bias, A))
+
+        op.py_kernels.pop(key, None)
+        op.py_impl(key)(autocast_kernel)
+        _AUTOCAST_LIB.impl("graph_conv", lambda _keys, *args, k=autocast_kernel: k(*args), key_name,
+                           with_keyset=True)
 
 
 if extension_loaded():
@@ -117,6 +200,5 @@ if extension_loaded():
 
     torch.library.register_autograd("cpstn::graph_conv", _graph_conv_backward,
                                     setup_context=_graph_conv_setup_context)
-    # under autocast (train.py --amp) the kernel runs in float32: it has no half/bf16 path
-    for _device_type in ("cpu", "cuda"):
-        torch.library.register_autocast("cpstn::graph_conv", _device_type, torch.float32)
+    _register_graph_conv_autocast()
+

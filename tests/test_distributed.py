@@ -1,9 +1,11 @@
-"""Two CPU processes (gloo) train the tiny model: the queue and the key encoder stay identical
-on both ranks, losses are finite, and only rank 0 writes the run folder."""
+"""Two CPU processes (gloo) train the tiny model, in float32 and with --amp (bfloat16): the
+queue and the key encoder stay identical on both ranks, losses are finite, and only rank 0
+writes the run folder."""
 import json
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -36,8 +38,10 @@ def worker(rank: int, port: int, cfg_dict: dict, result_dir: str):
         distributed.shutdown()
 
 
-def test_two_gloo_processes_keep_identical_queues(tmp_path):
+@pytest.mark.parametrize("amp", [False, True], ids=["float32", "amp"])
+def test_two_gloo_processes_keep_identical_queues(tmp_path, amp):
     cfg = Config()
+    cfg.train.amp = amp
     cfg.data.synthetic_train, cfg.data.synthetic_val = 32, 26
     cfg.data.cache_dir = str(tmp_path / "cache")
     cfg.augment.T_out = 8

@@ -8,6 +8,7 @@ args.py    flags and config files -> Config (the synthetic-demo scaling, --resum
 state.py   Run: the run's parts and counters, its state_dict / load_state_dict (checkpoint.pt)
 build.py   prepare(cfg) -> Run: device, process group, run folder, data, model, optimizer
 loop.py    train_step, fit(run), main(cfg) = prepare + fit
+precision.py  --amp / --amp-dtype resolved for the device: autocast dtype, loss scaling
 """
 from .build import prepare
 from .loop import fit, main, train_step

@@ -47,7 +47,9 @@ FLAGS = [
     ("--lr-steps", "train.lr_steps", [int], "epochs at which the lr is multiplied by 0.1"),
     ("--seed", "train.seed", int, "seed of initialisation, data order and augmentation"),
     ("--device", "train.device", str, "cpu | cuda | cuda:N"),
-    ("--amp", "train.amp=True", None, "mixed precision (float16 on CUDA, bfloat16 on CPU)"),
+    ("--amp", "train.amp=True", None, "mixed precision: autocast in --amp-dtype, float32 weights"),
+    ("--amp-dtype", "train.amp_dtype", str, "with --amp: auto (bfloat16 on CPUs and on GPUs that have it, else "
+                                             "float16) | bfloat16 | float16 (CUDA only, with loss scaling)"),
     ("--out-dir", "train.out_dir", str, "run folder: checkpoint.pt, config.json, log.jsonl"),
     ("--resume", "train.resume=True", None, "continue from OUT_DIR/checkpoint.pt"),
     ("--overwrite", "train.overwrite=True", None, "start afresh even if OUT_DIR holds a checkpoint"),

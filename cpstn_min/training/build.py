@@ -5,7 +5,8 @@ and locks the run folder (rank 0; Run.close releases it), removes the temporarie
 of killed saves, seeds every RNG, builds the dataset (rank 0 first, so it is
 generated or converted once), the DataLoader over a ResumableSampler, the CPSTN model
 (wrapped in DistributedDataParallel when distributed), SGD, the step lr
-schedule and the AMP scaler. batch_size is global (split across processes).
+schedule and the AMP scaler (precision.py says which precision runs where).
+batch_size is global (split across processes).
 """
 import inspect
 import json
@@ -27,6 +28,7 @@ from ..errors import UsageError
 from ..model import CPSTN
 from ..pretext import pretext_classes
 from ..run_lock import RunLock
+from . import precision
 from .args import FLAG_OF
 from .state import ResumableSampler, Run
 
@@ -41,8 +43,9 @@ def prepare(cfg: Config, log=print) -> Run:
     log = log if dist.is_main else (lambda *a, **k: None)
     if device.type == "cuda" and dist.enabled:
         device = torch.device("cuda", dist.local_rank)
+    prec = precision.resolve(tc.amp, tc.amp_dtype, device)
     autocast_key = "AutocastCUDA" if device.type == "cuda" else "AutocastCPU"
-    if tc.amp and ops.backend(device) != "reference" and \
+    if prec.autocast and ops.backend(device) != "reference" and \
             not torch._C._dispatch_has_kernel_for_dispatch_key("cpstn::graph_conv", autocast_key):
         raise UsageError(f"--amp: the graph_conv kernel has no {autocast_key} rule in this build; "
                          "train without --amp or with CPSTN_BACKEND=reference")
@@ -96,7 +99,7 @@ def _build(cfg: Config, device, dist, log) -> Run:
     params = [p for p in core.parameters() if p.requires_grad]  # the key encoder has none
     optimizer = torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(tc.lr_steps), gamma=0.1)
-    scaler = torch.amp.GradScaler(device.type, enabled=tc.amp and device.type == "cuda")
+    scaler = precision.resolve(tc.amp, tc.amp_dtype, device).grad_scaler()
     run = Run(cfg, dist, device, sampler, loader, core, model, optimizer, scheduler, scaler,
               torch.Generator())
     if tc.resume:
@@ -112,6 +115,7 @@ def _build(cfg: Config, device, dist, log) -> Run:
         log(f"{cfg.data.dataset} {cfg.data.split}: {len(dataset)} clips; device {device}, ops backend "
             f"{ops.backend(device)}, {dist.world_size} process(es); {' + '.join(branches)}, "
             f"queue {cfg.model.queue_size}; run folder {tc.out_dir}")
+        log(f"precision: {run.precision.describe()}")
     return run
 
 

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from .. import augment, distributed, streams
 from ..config import Config
+from . import allocator
 from .build import prepare
 from .divergence import check_loss
 from .state import Run
@@ -27,7 +28,9 @@ def augment_seed(seed: int, rank: int, step: int) -> int:
 
 def train_step(run: Run, clips: torch.Tensor, valid_frames: torch.Tensor) -> dict:
     """One optimization step on a batch of raw clips -> dict of detached loss terms."""
-    mc, amp = run.cfg.model, run.cfg.train.amp
+    mc = run.cfg.model
+    if run.device.type == "cpu":
+        allocator.keep_for_training()   # the same large tensors every step: reuse their pages
     x = clips.to(run.device, non_blocking=True)
     run.generator.manual_seed(augment_seed(run.cfg.train.seed, run.dist.rank, run.step))
     views = augment.make_views(x, valid_frames, run.generator, run.cfg.augment,
@@ -35,8 +38,7 @@ def train_step(run: Run, clips: torch.Tensor, valid_frames: torch.Tensor) -> dic
     # bone / motion of every view, after augmentation (nothing left to do for a precomputed stream)
     stream = streams.to_compute(run.cfg.data.stream, getattr(run.loader.dataset, "stream", "joint"))
     views = streams.views_to_stream(views, stream, mc.layout)
-    amp_dtype = torch.float16 if run.device.type == "cuda" else torch.bfloat16
-    with torch.autocast(run.device.type, dtype=amp_dtype, enabled=amp):
+    with run.precision.context():   # autocast under --amp (training/precision.py)
         out = run.model(views)
     check_loss(run, out["loss"])
     run.optimizer.zero_grad(set_to_none=True)

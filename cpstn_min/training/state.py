@@ -28,6 +28,7 @@ from ..errors import CheckpointError
 from ..model import CPSTN
 from ..pretrained import state_mismatch
 from ..run_lock import RunLock
+from . import precision
 from .divergence import check_state
 
 
@@ -64,6 +65,10 @@ class Run:
     lock: Optional[RunLock] = None     # held on the run folder by rank 0 while the run lives
 
     @property
+    def precision(self) -> precision.Precision:
+        return precision.resolve(self.cfg.train.amp, self.cfg.train.amp_dtype, self.device)
+
+    @property
     def ckpt_path(self) -> str:
         return os.path.join(self.cfg.train.out_dir, "checkpoint.pt")
 
@@ -91,7 +96,10 @@ class Run:
             self.core.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
-            self.scaler.load_state_dict(state["scaler"])
+            if state["scaler"] or not self.scaler.is_enabled():
+                self.scaler.load_state_dict(state["scaler"])
+            else:   # saved by a run without loss scaling (float32 or bfloat16): a fresh scale
+                log(f"{path} was saved without loss scaling; float16 starts with a fresh GradScaler")
             self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
             self.step = state["step"]
             self.epoch_sums = {k: torch.tensor(v, device=self.device) for k, v in state["epoch_sums"].items()}

@@ -6,6 +6,9 @@
 // in = grad_out, M_k = W_k^T, G_k = A_k^T, no bias — strides select the transpose.
 // Like the CPU kernel, the order follows the shape: aggregate over the graph first
 // when the input has fewer channels than the output, else mix channels first.
+// scalar_t is the storage type of in/out; the parameters m and a, the bias table, shared
+// tiles and accumulators are in acc_t = opmath_type<scalar_t> (float32 for bfloat16 and
+// float16), so float32 weights are read at their own precision.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -32,25 +35,25 @@ struct TileSizes {
 
 // Graph first: aggregate a chunk of input channels over the joints (K times), then
 // every thread adds its outputs' share of the channel mix.
-template <typename scalar_t>
-__global__ void graph_first_tile_kernel(const scalar_t* __restrict__ in, const scalar_t* __restrict__ m,
-                                        ChannelMix mix, const scalar_t* __restrict__ a, GraphMap gm,
-                                        const scalar_t* __restrict__ bias_tab, scalar_t* __restrict__ out,
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+__global__ void graph_first_tile_kernel(const scalar_t* __restrict__ in, const acc_t* __restrict__ m,
+                                        ChannelMix mix, const acc_t* __restrict__ a, GraphMap gm,
+                                        const acc_t* __restrict__ bias_tab, scalar_t* __restrict__ out,
                                         TileSizes s, int64_t oc_tile, int64_t ic_chunk) {
   extern __shared__ unsigned char smem_raw[];
-  scalar_t* xs = reinterpret_cast<scalar_t*>(smem_raw);  // (ic_chunk, V)
-  scalar_t* xa = xs + ic_chunk * s.V;                     // (K, ic_chunk, V)
+  acc_t* xs = reinterpret_cast<acc_t*>(smem_raw);  // (ic_chunk, V)
+  acc_t* xa = xs + ic_chunk * s.V;                  // (K, ic_chunk, V)
   const int64_t V = s.V, n = blockIdx.x / s.T, t = blockIdx.x % s.T, c0 = blockIdx.y * oc_tile;
   const int64_t n_out = min(oc_tile, s.Cout - c0) * V;
-  scalar_t acc[kPerThread];
+  acc_t acc[kPerThread];
   for (int j = 0; j < kPerThread; ++j) {
     const int64_t o = threadIdx.x + j * blockDim.x;
-    acc[j] = (o < n_out && bias_tab) ? bias_tab[(c0 + o / V) * V + o % V] : scalar_t(0);
+    acc[j] = (o < n_out && bias_tab) ? bias_tab[(c0 + o / V) * V + o % V] : acc_t(0);
   }
   for (int64_t i0 = 0; i0 < s.Cin; i0 += ic_chunk) {
     const int64_t ic = min(ic_chunk, s.Cin - i0);
     for (int64_t e = threadIdx.x; e < ic * V; e += blockDim.x)
-      xs[e] = in[((n * s.Cin + i0 + e / V) * s.T + t) * V + e % V];
+      xs[e] = acc_t(in[((n * s.Cin + i0 + e / V) * s.T + t) * V + e % V]);
     __syncthreads();
     for (int64_t e = threadIdx.x; e < s.K * ic * V; e += blockDim.x) {
       const int64_t k = e / (ic * V), ii = (e / V) % ic, w = e % V;
@@ -68,28 +71,28 @@ __global__ void graph_first_tile_kernel(const scalar_t* __restrict__ in, const s
   }
   for (int j = 0; j < kPerThread; ++j) {
     const int64_t o = threadIdx.x + j * blockDim.x;
-    if (o < n_out) out[((n * s.Cout + c0 + o / V) * s.T + t) * V + o % V] = acc[j];
+    if (o < n_out) out[((n * s.Cout + c0 + o / V) * s.T + t) * V + o % V] = scalar_t(acc[j]);
   }
 }
 
 // Channels first: each thread accumulates its (k, o, v) entries of Z = M x over all input
 // channels, then the block aggregates Z over the joints.
-template <typename scalar_t>
-__global__ void channels_first_tile_kernel(const scalar_t* __restrict__ in, const scalar_t* __restrict__ m,
-                                           ChannelMix mix, const scalar_t* __restrict__ a, GraphMap gm,
-                                           const scalar_t* __restrict__ bias_tab, scalar_t* __restrict__ out,
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+__global__ void channels_first_tile_kernel(const scalar_t* __restrict__ in, const acc_t* __restrict__ m,
+                                           ChannelMix mix, const acc_t* __restrict__ a, GraphMap gm,
+                                           const acc_t* __restrict__ bias_tab, scalar_t* __restrict__ out,
                                            TileSizes s, int64_t oc_tile, int64_t ic_chunk) {
   extern __shared__ unsigned char smem_raw[];
-  scalar_t* xs = reinterpret_cast<scalar_t*>(smem_raw);  // (ic_chunk, V)
-  scalar_t* zs = xs + ic_chunk * s.V;                     // (K, oc_tile, V)
+  acc_t* xs = reinterpret_cast<acc_t*>(smem_raw);  // (ic_chunk, V)
+  acc_t* zs = xs + ic_chunk * s.V;                  // (K, oc_tile, V)
   const int64_t V = s.V, n = blockIdx.x / s.T, t = blockIdx.x % s.T, c0 = blockIdx.y * oc_tile;
   const int64_t oc = min(oc_tile, s.Cout - c0), n_z = s.K * oc * V;
-  scalar_t acc[kPerThread];
-  for (int j = 0; j < kPerThread; ++j) acc[j] = scalar_t(0);
+  acc_t acc[kPerThread];
+  for (int j = 0; j < kPerThread; ++j) acc[j] = acc_t(0);
   for (int64_t i0 = 0; i0 < s.Cin; i0 += ic_chunk) {
     const int64_t ic = min(ic_chunk, s.Cin - i0);
     for (int64_t e = threadIdx.x; e < ic * V; e += blockDim.x)
-      xs[e] = in[((n * s.Cin + i0 + e / V) * s.T + t) * V + e % V];
+      xs[e] = acc_t(in[((n * s.Cin + i0 + e / V) * s.T + t) * V + e % V]);
     __syncthreads();
     for (int j = 0; j < kPerThread; ++j) {
       const int64_t e = threadIdx.x + j * blockDim.x;
@@ -106,18 +109,20 @@ __global__ void channels_first_tile_kernel(const scalar_t* __restrict__ in, cons
   __syncthreads();
   for (int64_t o = threadIdx.x; o < oc * V; o += blockDim.x) {
     const int64_t cc = o / V, w = o % V;
-    scalar_t y = bias_tab ? bias_tab[(c0 + cc) * V + w] : scalar_t(0);
+    acc_t y = bias_tab ? bias_tab[(c0 + cc) * V + w] : acc_t(0);
     for (int64_t k = 0; k < s.K; ++k)
       y += aggregate_joints(zs + (k * oc_tile + cc) * V, a + k * V * V, V, gm.sv, gm.sw, w);
-    out[((n * s.Cout + c0 + cc) * s.T + t) * V + w] = y;
+    out[((n * s.Cout + c0 + cc) * s.T + t) * V + w] = scalar_t(y);
   }
 }
 
 // Launches the cheaper tile kernel for out (N,Cout,T,V) from in (N,Cin,T,V); `s` holds the
 // channel counts of this map (swapped for grad_x).
 template <typename scalar_t>
-void launch_tile_conv(const scalar_t* in, const scalar_t* m, ChannelMix mix, const scalar_t* a, GraphMap gm,
-                      const scalar_t* bias_tab, scalar_t* out, int64_t N, TileSizes s) {
+void launch_tile_conv(const scalar_t* in, const at::opmath_type<scalar_t>* m, ChannelMix mix,
+                      const at::opmath_type<scalar_t>* a, GraphMap gm, const at::opmath_type<scalar_t>* bias_tab,
+                      scalar_t* out, int64_t N, TileSizes s) {
+  using acc_t = at::opmath_type<scalar_t>;
   if (N * s.T == 0 || s.Cout == 0 || s.V == 0) return;
   const int64_t V = s.V, slots = int64_t(kThreads) * kPerThread;
   const bool graph_first = s.Cin < s.Cout;
@@ -127,10 +132,10 @@ void launch_tile_conv(const scalar_t* in, const scalar_t* m, ChannelMix mix, con
   // shared memory: the input chunk plus K aggregated rows (graph first) or the Z tile
   const int64_t fixed = graph_first ? 0 : s.K * oc_tile * V;
   const int64_t per_channel = graph_first ? (s.K + 1) * V : V;
-  const int64_t fit = (kSharedBytes / int64_t(sizeof(scalar_t)) - fixed) / per_channel;
+  const int64_t fit = (kSharedBytes / int64_t(sizeof(acc_t)) - fixed) / per_channel;
   TORCH_CHECK(fit >= 1, "graph_conv: V=", V, " and K=", s.K, " need more shared memory than the CUDA kernels use");
   const int64_t ic_chunk = std::max<int64_t>(1, std::min<int64_t>({fit, 32, std::max<int64_t>(s.Cin, 1)}));
-  const size_t smem = size_t(fixed + per_channel * ic_chunk) * sizeof(scalar_t);
+  const size_t smem = size_t(fixed + per_channel * ic_chunk) * sizeof(acc_t);
   dim3 grid(static_cast<unsigned>(N * s.T), static_cast<unsigned>((s.Cout + oc_tile - 1) / oc_tile));
   auto stream = at::cuda::getCurrentCUDAStream();
   if (graph_first)
