@@ -15,6 +15,7 @@ import torch
 
 from .augment import check_config as check_augment
 from .config import Config, EvalConfig
+from .encoder import STRIDES
 from .errors import UsageError
 
 AMP_DTYPES = ("auto", "bfloat16", "float16")   # train.amp_dtype (training/precision.py)
@@ -32,7 +33,9 @@ def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
     for field in ("in_channels", "hidden_channels", "feature_dim", "proj_dim", "queue_size"):
         _at_least(name(f"model.{field}"), getattr(m, field), 1)
     _at_least(name("model.pretext_hidden"), m.pretext_hidden, 0)
-    _at_least(name("model.pretext_block"), m.pretext_block, 0)
+    if not 0 <= m.pretext_block <= len(STRIDES):
+        raise UsageError(f"{name('model.pretext_block')} must be in 0..{len(STRIDES)} (the encoder's blocks; "
+                         f"0: the last), got {m.pretext_block}")
     _within(name("model.momentum"), m.momentum, 0, 1)
     _positive(name("model.temperature"), m.temperature)
     for field in ("lambda_spatial", "lambda_pace", "lambda_dir"):

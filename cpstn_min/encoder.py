@@ -61,6 +61,9 @@ class STGCNBlock(nn.Module):
         return F.relu(y, inplace=True)
 
 
+STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)      # temporal stride of each block (10 blocks)
+
+
 class STGCNEncoder(nn.Module):
     """10 ST-GCN blocks: hidden h -> h,h,h,h,2h,2h,2h,4h,4h,feature_dim, temporal stride 2
     at blocks 5 and 8. (N,C,T,V,M) -> (N,feature_dim)."""
@@ -73,7 +76,7 @@ class STGCNEncoder(nn.Module):
         K, V, _ = self.A.shape
         h = hidden_channels
         widths = widths or [h, h, h, h, 2 * h, 2 * h, 2 * h, 4 * h, 4 * h, feature_dim]
-        strides = strides or [1, 1, 1, 1, 2, 1, 1, 2, 1, 1]
+        strides = strides or list(STRIDES)
         if len(widths) != len(strides):
             raise ValueError("widths and strides must have the same length")
         self.widths, self.feature_dim = list(widths), widths[-1]

@@ -5,7 +5,8 @@ clips (N,3,T,V,M) and the pretext labels (N,) — and returns a dict of scalars:
 'loss' (what to minimize), the loss terms ('nce', 'spatial' or 'mask', 'pace', 'dir') and
 their scores ('acc_nce', ...: top-1 accuracy; R^2 for the 'mask' regression). Three encoder passes: query view and
 pretext view through the query encoder (the pretext view only up to
-model_cfg.pretext_block when set), key view through the key encoder.
+model_cfg.pretext_block when set; the pretext-only model always uses the
+whole encoder), key view through the key encoder.
 
 Pretext loss weights: fixed lambdas, or with model_cfg.loss_weighting =
 "uncertainty" learned per task as in Kendall et al. (2018): each term becomes
@@ -57,7 +58,9 @@ class CPSTN(nn.Module):
             blocks = len(self.encoder_q.widths)
             if not 0 <= model_cfg.pretext_block <= blocks:
                 raise ValueError(f"model.pretext_block must be in 0..{blocks}, got {model_cfg.pretext_block}")
-            head_dim = self.encoder_q.widths[model_cfg.pretext_block - 1] if model_cfg.pretext_block else fd
+            # without the contrastive branch nothing would train the blocks above: heads read the last
+            self.pretext_block = model_cfg.pretext_block if model_cfg.contrastive else 0
+            head_dim = self.encoder_q.widths[self.pretext_block - 1] if self.pretext_block else fd
             self.pretext = PretextHeads(head_dim, classes, model_cfg.pretext_hidden, self.encoder_q.A.shape[1])
             self.weights = {"spatial": model_cfg.lambda_spatial, "mask": model_cfg.lambda_spatial,
                             "pace": model_cfg.lambda_pace, "dir": model_cfg.lambda_dir}
@@ -77,7 +80,7 @@ class CPSTN(nn.Module):
             out["nce"], out["acc_nce"] = self.moco(q, views["key"], self.query_params())
             loss = loss + out["nce"]
         if self.cfg.pretext:
-            feature_map = self.encoder_q.forward_map(views["pretext"], upto=self.cfg.pretext_block)
+            feature_map = self.encoder_q.forward_map(views["pretext"], upto=self.pretext_block)
             for name, (term, acc) in self.pretext(feature_map, views).items():
                 out[name], out[f"acc_{name}"] = term, acc
                 if self.cfg.loss_weighting == "uncertainty":

@@ -127,7 +127,8 @@ def test_tiny_ablation_end_to_end_then_reused(tmp_path):
             "--supervised-epochs", "1",
             "--batch-size", "8", "--synthetic-train", "32", "--synthetic-val", "26", "--hidden-channels", "4",
             "--feature-dim", "8", "--frames", "8", "--queue-size", "16", "--probe-epochs", "2",
-            "--set", "model.proj_dim=8", "model.pretext_hidden=8", f"data.cache_dir={tmp_path / 'cache'}",
+            "--set", "model.proj_dim=8", "model.pretext_hidden=8", "augment.pretext_spatial=swap",
+            f"data.cache_dir={tmp_path / 'cache'}",
             "--out-dir", str(tmp_path / "runs"), "--results", str(tmp_path / "ablation.md"), "--readme", ""]
     ablation.main(argv)
     table = (tmp_path / "ablation.md").read_text()

@@ -148,7 +148,7 @@ def test_contrastive_crops_and_matrices_follow_the_config():
 
 def test_same_seed_same_views_different_seed_different_views():
     x, L = clips()
-    cfg = AugmentConfig(T_out=20, pretext_reverse=True)
+    cfg = AugmentConfig(T_out=20, pretext_reverse=True, pretext_spatial="freeze")
     a = augment.make_views(x, L, gen(7), cfg)
     torch.manual_seed(123)  # the global RNG plays no part
     b = augment.make_views(x, L, gen(7), cfg)
@@ -161,7 +161,7 @@ def test_same_seed_same_views_different_seed_different_views():
 
 def test_views_shapes_dtypes_and_labels():
     x, L = clips(N=5, T=30, V=18, M=1)
-    cfg = AugmentConfig(T_out=12)
+    cfg = AugmentConfig(T_out=12, pretext_spatial="freeze")
     views = augment.make_views(x.double(), L, gen(), cfg)
     for k in ("key", "query", "pretext"):
         assert views[k].shape == (5, 3, 12, 18, 1) and views[k].dtype == torch.float64

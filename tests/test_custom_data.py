@@ -135,7 +135,7 @@ def test_freeze_pretext_task_works_on_2d_layouts(layout):
     V = LAYOUTS[layout][0]
     data, lengths = clips(12, 2, V, seed=4)
     views = augment.make_views(torch.from_numpy(data), torch.from_numpy(lengths), torch.Generator().manual_seed(1),
-                               AugmentConfig(T_out=16))
+                               AugmentConfig(T_out=16, pretext_spatial="freeze"))
     assert views["pretext"].shape == (12, 2, 16, V, 2) and torch.isfinite(views["pretext"]).all()
     assert views["spatial_label"].max() <= 5
 

@@ -219,7 +219,7 @@ def tiny_checkpoint(tmp_path_factory):
     d = tmp_path_factory.mktemp("eval_e2e")
     cfg = Config.from_dict({
         "data": {"synthetic_train": 32, "synthetic_val": 26, "cache_dir": str(d / "cache")},
-        "augment": {"T_out": 8},
+        "augment": {"T_out": 8, "pretext_spatial": "freeze"},          # both pretext heads
         "model": {"hidden_channels": 4, "feature_dim": 8, "proj_dim": 8, "pretext_hidden": 8,
                   "queue_size": 16},
         "train": {"epochs": 1, "batch_size": 8, "out_dir": str(d / "run"), "log_every": 1}})

@@ -150,11 +150,12 @@ def test_frozen_part_keeps_its_jitter():
 
 def test_freeze_labels_cover_every_part_and_need_a_known_layout():
     x = smooth_clips(600, 40, 40)
-    views = augment.make_views(x, torch.full((600,), 40), gen(), AugmentConfig(T_out=16), contrastive=False)
+    views = augment.make_views(x, torch.full((600,), 40), gen(), AugmentConfig(T_out=16, pretext_spatial="freeze"),
+                               contrastive=False)
     assert set(views["spatial_label"].tolist()) == set(range(1 + len(body_parts(25))))
     with pytest.raises(ValueError, match="body parts"):
-        augment.make_views(torch.zeros(2, 3, 10, 7, 1), torch.full((2,), 10), gen(), AugmentConfig(T_out=4),
-                           contrastive=False)
+        augment.make_views(torch.zeros(2, 3, 10, 7, 1), torch.full((2,), 10), gen(),
+                           AugmentConfig(T_out=4, pretext_spatial="freeze"), contrastive=False)
 
 
 def test_pretext_frames_sets_the_view_length():

@@ -37,7 +37,7 @@ sys.exit(train.cli(sys.argv[1:]))
 
 def tiny_config(cache_dir: str) -> dict:
     return {"data": {"synthetic_train": 32, "synthetic_val": 26, "cache_dir": cache_dir},
-            "augment": {"T_out": 8},
+            "augment": {"T_out": 8, "pretext_spatial": "freeze"},      # both pretext heads
             "model": {"hidden_channels": 4, "feature_dim": 8, "proj_dim": 8, "pretext_hidden": 8},
             "train": {"epochs": EPOCHS, "batch_size": 4, "log_every": 1, "save_every": 3}}
 

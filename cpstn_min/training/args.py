@@ -31,6 +31,9 @@ FLAGS = [
     ("--cache-dir", "data.cache_dir", str, "where generated (synthetic) or converted (NTU) arrays are cached"),
     ("--frames", "augment.T_out", int, "frames of every view (clips are resampled to this length)"),
     ("--pretext-reverse", "augment.pretext_reverse=True", None, "also predict playback direction"),
+    ("--pretext-spatial", "augment.pretext_spatial", str, "spatial pretext task: none | freeze | swap | mask | rotation"),
+    ("--pretext-block", "model.pretext_block", int, "pretext heads read the features after this encoder block "
+                                                    "(0: the last)"),
     ("--hidden-channels", "model.hidden_channels", int, "ST-GCN width of the first blocks"),
     ("--feature-dim", "model.feature_dim", int, "pooled encoder features"),
     ("--queue-size", "model.queue_size", int, "MoCo queue length (capped to the dataset size)"),
