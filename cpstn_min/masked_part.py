@@ -46,11 +46,10 @@ def mask_view(view: torch.Tensor, part: torch.Tensor) -> torch.Tensor:
 class MaskedPartHead(nn.Module):
     """Feature map (N*M,C,T',V) -> each joint's offset from its part's anchor (3 per joint and step)."""
 
-    def __init__(self, in_channels: int, hidden: int = 64, num_joints: int = 25, batch_norm: bool = False):
+    def __init__(self, in_channels: int, hidden: int = 64, num_joints: int = 25):
         super().__init__()
         hidden = hidden if hidden > 0 else in_channels
-        norm = [nn.BatchNorm2d(hidden)] if batch_norm else []
-        self.decode = nn.Sequential(nn.Conv2d(in_channels, hidden, 1), *norm, nn.ReLU(inplace=True),
+        self.decode = nn.Sequential(nn.Conv2d(in_channels, hidden, 1), nn.ReLU(inplace=True),
                                     nn.Conv2d(hidden, 3, 1))
         # the decoder is shared by all joints; each joint's typical offset is its own parameter
         self.joint_offset = nn.Parameter(torch.zeros(3, 1, num_joints))

@@ -33,14 +33,11 @@ def pretext_classes(augment_cfg) -> Dict[str, int]:
     return classes
 
 
-def head(in_dim: int, num_classes: int, hidden: int, batch_norm: bool = False) -> nn.Module:
-    """A linear classifier, or a one-hidden-layer MLP so task-specific detail can stay in the head
-    (batch_norm: normalize the hidden layer, as SimCLR/BYOL projectors do, so the head learns at the
-    encoder's small learning rate)."""
+def head(in_dim: int, num_classes: int, hidden: int) -> nn.Module:
+    """A linear classifier, or a one-hidden-layer MLP so task-specific detail can stay in the head."""
     if hidden <= 0:
         return nn.Linear(in_dim, num_classes)
-    norm = [nn.BatchNorm1d(hidden)] if batch_norm else []
-    return nn.Sequential(nn.Linear(in_dim, hidden), *norm, nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
 
 
 def pool(feature_map: torch.Tensor, N: int) -> torch.Tensor:
@@ -49,14 +46,13 @@ def pool(feature_map: torch.Tensor, N: int) -> torch.Tensor:
 
 
 class PretextHeads(nn.Module):
-    def __init__(self, feature_dim: int, classes: Dict[str, int], hidden: int = 256, num_joints: int = 25,
-                 batch_norm: bool = False):
+    def __init__(self, feature_dim: int, classes: Dict[str, int], hidden: int = 256, num_joints: int = 25):
         super().__init__()
         unknown = set(classes) - set(LABEL_KEYS)
         if unknown:
             raise ValueError(f"unknown pretext tasks {sorted(unknown)}; known: {sorted(LABEL_KEYS)}")
-        self.heads = nn.ModuleDict({name: MaskedPartHead(feature_dim, hidden, num_joints, batch_norm) if name == "mask"
-                                    else head(feature_dim, n, hidden, batch_norm) for name, n in classes.items()})
+        self.heads = nn.ModuleDict({name: MaskedPartHead(feature_dim, hidden, num_joints) if name == "mask"
+                                    else head(feature_dim, n, hidden) for name, n in classes.items()})
 
     def forward(self, feature_map: torch.Tensor, views: dict) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
         """feature_map (N*M,C,T',V) of the pretext view, views with '<task>_label' (N,) int64
