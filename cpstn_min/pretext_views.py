@@ -47,8 +47,7 @@ import torch.nn.functional as F
 
 from . import ops
 from .config import AugmentConfig
-from .graph import body_parts
-from .masked_part import mask_view
+from .masked_part import mask_view, part_tables
 from .part_swap import swap_parts
 
 UNIFORMS = 10
@@ -87,11 +86,8 @@ def stride_starts(L: np.ndarray, strides: np.ndarray, offset: np.ndarray, T_p: i
 
 def _freeze_anchors(part: np.ndarray, V: int) -> np.ndarray:
     """(N,) part classes (0 = none) -> (N,V) joint each slot follows (itself unless frozen)."""
-    parts = body_parts(V)
-    table = np.tile(np.arange(V), (1 + len(parts), 1))
-    for k, (_, joints, anchor) in enumerate(parts, start=1):
-        table[k, list(joints)] = anchor
-    return table[part]
+    anchors, _ = part_tables(V)
+    return np.vstack([np.arange(V), anchors.numpy()])[part]
 
 
 def freeze_parts(view: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
