@@ -148,8 +148,10 @@ def test_no_arguments_scale_the_recipe_for_the_synthetic_demo():
     assert cfg.data.dataset == "synthetic"
     assert cfg.train.epochs == SYNTHETIC_DEMO["train.epochs"] < 300
     assert cfg.train.lr_steps == (round(250 / 300 * cfg.train.epochs),)
+    assert (cfg.train.lr, cfg.model.momentum) == (SYNTHETIC_DEMO["train.lr"], SYNTHETIC_DEMO["model.momentum"])
     flagged = config_from_args(["--epochs", "30", "--batch-size", "16"], log=lambda *a: None)
     assert (flagged.train.epochs, flagged.train.lr_steps, flagged.train.batch_size) == (30, (25,), 16)
+    assert config_from_args(["--lr", "0.05"], log=lambda *a: None).train.lr == 0.05
 
 
 def test_real_data_keeps_the_recipe():
