@@ -246,6 +246,16 @@ def raw_joint_accuracy(args, split: str) -> float:
     return top1
 
 
+def pretext_text(args) -> str:
+    """The pretext tasks of the CP-STN rows, as the config resolves them (defaults + --set)."""
+    cfg = apply(Config(), settings_of(args.set))
+    spatial = cfg.augment.pretext_spatial
+    tasks = f"pace (weight {args.lambda_pace:g})" + (
+        "" if spatial == "none" else f" and {spatial} (weight {args.lambda_spatial:g})")
+    block = cfg.model.pretext_block
+    return f"pretext {tasks}, heads after {f'encoder block {block}' if block else 'the last block'}"
+
+
 def notes(args, command: str, minutes: float, ratios: dict) -> str:
     seeds = ("seeds " if len(args.seeds) > 1 else "seed ") + ", ".join(map(str, args.seeds))
     ceiling = "; ".join(f"{s}: {100 * r:.0f}%" for s, r in ratios.items() if r is not None)
@@ -254,8 +264,8 @@ def notes(args, command: str, minutes: float, ratios: dict) -> str:
             f"deviation over {seeds} (the seed sets data order, augmentation and initialisation). Pretraining: "
             f"{args.epochs} epoch{'s' * (args.epochs != 1)}, batch {args.batch_size}, {args.synthetic_train} "
             f"training clips, ST-GCN hidden {args.hidden_channels} -> {args.feature_dim}-d features, {args.frames} "
-            f"frames, SGD lr {args.lr:g}, key-encoder momentum {args.moco_momentum:g}, queue {args.queue_size}, pretext loss weights spatial {args.lambda_spatial:g} / pace "
-            f"{args.lambda_pace:g}{''.join(', ' + item for item in args.set)}. kNN: cosine, k=20, votes "
+            f"frames, SGD lr {args.lr:g}, key-encoder momentum {args.moco_momentum:g}, queue {args.queue_size}, "
+            f"{pretext_text(args)}{''.join(', ' + item for item in args.set)}. kNN: cosine, k=20, votes "
             f"exp(cos/0.07). Linear, recipe: SkeletonCLR/AimCLR's SGD lr 3.0 on raw frozen features, "
             f"{args.probe_epochs} epochs. Linear, standardized: the default probe, features standardized over "
             f"the training set, SGD lr 0.3, {args.probe_epochs} epochs. Supervised: the same encoder and a "

@@ -160,3 +160,11 @@ def test_quick_preset_yields_to_given_flags():
     assert args.quick and args.epochs == 3 and args.synthetic_train == ablation.QUICK["synthetic_train"]
     assert args.readme == "" and args.seeds == ablation.QUICK["seeds"]
     assert ablation.parse_args([]).synthetic_train == 2600
+
+
+def test_table_notes_name_the_pretext_tasks_the_runs_used():
+    default = ablation.notes(ablation.parse_args([]), "cmd", 1.0, {})
+    assert "pretext pace (weight 1), heads after encoder block 7" in default and "spatial" not in default
+    masked = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=mask", "model.pretext_block=0",
+                                                 "--lambda-spatial", "0.5"]), "cmd", 1.0, {})
+    assert "pace (weight 1) and mask (weight 0.5), heads after the last block" in masked
