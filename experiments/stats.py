@@ -34,11 +34,12 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> Tuple[float, Op
 
 
 def mean_std(values) -> str:
-    """'mean ± sample standard deviation' with one decimal ('–' for no values)."""
+    """'mean ± sample standard deviation' with one decimal ('–' for no values; one value has no spread)."""
     if not values:
         return "–"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {spread:.1f}"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
 def difference_cell(a, b) -> str:

@@ -16,5 +16,6 @@ def test_paired_difference_uses_students_t():
 
 def test_cells():
     assert stats.mean_std([]) == "–" and stats.mean_std([1.0, 3.0]) == "2.0 ± 1.4"
+    assert stats.mean_std([54.61]) == "54.6"   # one seed: no spread to show
     assert stats.difference_cell([2.0, 4.0], [1.0, 1.0]).startswith("+2.0 [")
     assert stats.difference_cell([], []) == "–"
