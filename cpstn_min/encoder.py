@@ -100,9 +100,12 @@ class STGCNEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, upto: int = 0) -> torch.Tensor:
         """(N,C,T,V,M) -> pooled features (N, widths[upto-1]) after block `upto` (0: the last)."""
-        N, M = x.shape[0], x.shape[-1]
-        f = self.forward_map(x, upto)
-        return f.mean(dim=(2, 3)).view(N, M, -1).mean(dim=1)
+        return pool_map(self.forward_map(x, upto), x.shape[0])
+
+
+def pool_map(feature_map: torch.Tensor, N: int) -> torch.Tensor:
+    """Feature map (N*M,C,T,V) -> (N,C): mean over time and joints, then over the M bodies."""
+    return feature_map.mean(dim=(2, 3)).view(N, -1, feature_map.shape[1]).mean(dim=1)
 
 
 def build_encoder(model_cfg) -> STGCNEncoder:

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .encoder import pool_map
 from .masked_part import MaskedPartHead
 from .pretext_views import mask_parts, pace_classes, spatial_classes
 
@@ -40,11 +41,6 @@ def head(in_dim: int, num_classes: int, hidden: int) -> nn.Module:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
 
 
-def pool(feature_map: torch.Tensor, N: int) -> torch.Tensor:
-    """(N*M,C,T,V) -> (N,C): mean over time, joints and bodies, as the encoder pools."""
-    return feature_map.mean(dim=(2, 3)).view(N, -1, feature_map.shape[1]).mean(dim=1)
-
-
 class PretextHeads(nn.Module):
     def __init__(self, feature_dim: int, classes: Dict[str, int], hidden: int = 256, num_joints: int = 25):
         super().__init__()
@@ -58,7 +54,7 @@ class PretextHeads(nn.Module):
         """feature_map (N*M,C,T',V) of the pretext view, views with '<task>_label' (N,) int64
         -> {task: (loss, score)}."""
         N = views["pace_label"].shape[0]
-        pooled = pool(feature_map, N) if any(name != "mask" for name in self.heads) else None
+        pooled = pool_map(feature_map, N) if any(name != "mask" for name in self.heads) else None
         out = {}
         for name, h in self.heads.items():
             if name == "mask":
