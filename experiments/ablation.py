@@ -35,7 +35,8 @@ from cpstn_min import training  # noqa: E402
 from cpstn_min.config import Config, EvalConfig, decay_at_80pct  # noqa: E402
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
 from cpstn_min.evaluation import evaluate  # noqa: E402
-from cpstn_min.training.args import apply  # noqa: E402
+from cpstn_min.config_checks import check_config  # noqa: E402
+from cpstn_min.training.args import FLAG_OF, apply  # noqa: E402
 from cpstn_min.data import build_dataset  # noqa: E402
 from cpstn_min.data.synthetic.baselines import raw_joint_baselines  # noqa: E402
 from experiments.ablation_table import markdown_table, ratio_to_supervised  # noqa: E402
@@ -125,6 +126,7 @@ def pretrain_config(args, split: str, seed: int, variant: str, out_dir: str) -> 
     cfg.train.lr, cfg.model.momentum = args.lr, args.moco_momentum
     cfg.train.lr_steps = decay_at_80pct(args.epochs)
     cfg.train.device, cfg.train.out_dir = args.device, out_dir
+    check_config(cfg, FLAG_OF)   # this script's own flags (--lr, --epochs, ...) share train.py's names
     kind = VARIANTS[variant][1]
     values = {**(kind if isinstance(kind, dict) else {}), **settings_of(args.set)}
     try:

@@ -168,3 +168,11 @@ def test_table_notes_name_the_pretext_tasks_the_runs_used():
     masked = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=mask", "model.pretext_block=0",
                                                  "--lambda-spatial", "0.5"]), "cmd", 1.0, {})
     assert "pace (weight 1) and mask (weight 0.5), heads after the last block" in masked
+
+
+@pytest.mark.parametrize("flag, value, field", [("--lr", "-1", "train.lr"), ("--moco-momentum", "2", "model.momentum"),
+                                                ("--epochs", "0", "train.epochs")])
+def test_bad_benchmark_flags_are_named_as_themselves(flag, value, field):
+    args = ablation.parse_args([flag, value])
+    with pytest.raises(UsageError, match=rf"^{flag} \({field}\)"):
+        ablation.pretrain_config(args, "xsub", 1, "cpstn", "unused")
