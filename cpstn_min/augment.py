@@ -147,7 +147,8 @@ def check_config(cfg: AugmentConfig) -> None:
         raise ValueError("augment.pretext_rotations_deg must name at least one angle")
     for name, value in (("key_shear", cfg.key_shear), ("query_shear", cfg.query_shear),
                         ("pretext_shear", cfg.pretext_shear), ("key_rotate_deg", cfg.key_rotate_deg),
-                        ("query_rotate_deg", cfg.query_rotate_deg)):
+                        ("query_rotate_deg", cfg.query_rotate_deg),
+                        ("pretext_rotate_deg", cfg.pretext_rotate_deg)):
         if value < 0:
             raise ValueError(f"augment.{name} must be >= 0, got {value}")
 

@@ -54,6 +54,9 @@ class AugmentConfig:
     pretext_rotations_deg: Tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)   # rotation: about the camera axis
     pretext_reverse: bool = False                     # also predict playback direction
     pretext_shear: float = 0.0
+    # rotation up to +-this about each axis (as the query's): the pace head then learns speed from
+    # every viewpoint, not only the training cameras'; 0 draws nothing, so earlier runs replay exactly
+    pretext_rotate_deg: float = 0.0
 
 
 @dataclass

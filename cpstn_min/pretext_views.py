@@ -34,9 +34,14 @@ Spatial label, cfg.pretext_spatial:
   "none"     no spatial task.
 Direction (cfg.pretext_reverse): dir_label 1 plays the view backwards.
 
+Viewpoint (cfg.pretext_shear, cfg.pretext_rotate_deg): a shear and a rotation about each axis,
+drawn as for the contrastive query, so the labels must be read from any viewpoint.
+
 Parameters come from one (N,10) block of uniforms of the caller's generator:
-pace class, start offset, spatial class, direction, 6 shear entries; "swap" then draws
-one batch offset r in 1..N-1 (the donor of sample n is n + r mod N). The view is one
+pace class, start offset, spatial class, direction, 6 shear entries; with
+cfg.pretext_rotate_deg > 0 an (N,3) block of angles follows (none is drawn at 0, so
+configs without it replay exactly); "swap" then draws one batch offset r in 1..N-1
+(the donor of sample n is n + r mod N). The view is one
 `ops.skeleton_augment` call (reflect=True for ping-pong playback in stride mode).
 """
 from typing import Dict
@@ -116,7 +121,7 @@ def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, gen
     {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on;
     "mask": 'mask_label' and 'mask_target' (the view before masking)}.
     planar: x holds 2D clips padded with a zero z (augment.make_views); the shear stays in-plane."""
-    from .augment import axis_rotation, crop_to_steps, in_plane, shear_matrices
+    from .augment import axis_rotation, crop_to_steps, in_plane, rotation_matrices, shear_matrices
     N, V, T_p = x.shape[0], x.shape[3], view_frames(cfg)
     u = torch.rand(N, UNIFORMS, generator=generator, dtype=torch.float64).numpy()
     labels = {"pace_label": _classes(u[:, 0], pace_classes(cfg))}
@@ -131,6 +136,11 @@ def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, gen
         back = labels["dir_label"] == 1
         start, step = np.where(back, start + step * (T_p - 1), start), np.where(back, -step, step)
     R = shear_matrices(u[:, 4:10], cfg.pretext_shear)
+    if cfg.pretext_rotate_deg > 0:
+        deg = (2 * torch.rand(N, 3, generator=generator, dtype=torch.float64).numpy() - 1) * cfg.pretext_rotate_deg
+        if planar:                                 # 2D: about the camera axis only
+            deg[:, :2] = 0
+        R = rotation_matrices(deg) @ R
     if planar:
         R = in_plane(R)
     n_spatial = spatial_classes(cfg)

@@ -197,7 +197,7 @@ def test_resize_to_one_frame_is_the_middle_frame():
                                          ("pretext_paces", (0.5, 1.5)), ("pretext_rotations_deg", ()),
                                          ("pretext_strides", (0, 2)), ("pretext_strides", ()),
                                          ("pretext_pace", "speed"), ("pretext_spatial", "jigsaw"),
-                                         ("pretext_frames", -1),
+                                         ("pretext_frames", -1), ("pretext_rotate_deg", -5.0),
                                          ("query_shear", -0.1), ("T_out", 0)])
 def test_bad_config_names_the_field(field, value):
     x, L = clips(N=2)

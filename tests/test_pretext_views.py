@@ -1,4 +1,4 @@
-"""The pretext view: playback speed by stride (ping-pong on short clips), frozen body parts."""
+"""The pretext view: playback speed by stride (ping-pong on short clips), frozen body parts, viewpoint."""
 import numpy as np
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch
 from cpstn_min import augment
 from cpstn_min.config import AugmentConfig
 from cpstn_min.graph import body_parts
-from cpstn_min.pretext_views import freeze_parts
+from cpstn_min.pretext_views import UNIFORMS, freeze_parts
 
 
 def gen(seed=0):
@@ -163,3 +163,45 @@ def test_pretext_frames_sets_the_view_length():
     cfg = AugmentConfig(T_out=32, pretext_frames=12)
     views = augment.make_views(x, torch.full((4,), 100), gen(), cfg)
     assert views["pretext"].shape[2] == 12 and views["query"].shape[2] == 32
+
+
+def pretext_only(x, L, cfg, generator):
+    return augment.make_views(x, torch.full((x.shape[0],), L), generator, cfg, contrastive=False)
+
+
+def test_rotated_pretext_view_is_the_same_view_seen_from_another_viewpoint():
+    """pretext_rotate_deg turns each sample's view by its own proper rotation; the frames read and
+    the labels stay those of the unrotated view drawn from the same generator state."""
+    x = smooth_clips(32, 100, 100)
+    plain = pretext_only(x, 100, AugmentConfig(T_out=16), gen(3))
+    turned = pretext_only(x, 100, AugmentConfig(T_out=16, pretext_rotate_deg=30.0), gen(3))
+    assert torch.equal(plain["pace_label"], turned["pace_label"])
+    U = plain["pretext"].reshape(32, 3, -1)             # (N,3,points)
+    W = turned["pretext"].reshape(32, 3, -1)
+    R = torch.linalg.lstsq(U.transpose(1, 2), W.transpose(1, 2)).solution.transpose(1, 2)   # W = R U
+    torch.testing.assert_close(W, R @ U, atol=1e-9, rtol=1e-9)
+    torch.testing.assert_close(R @ R.transpose(1, 2), torch.eye(3, dtype=R.dtype).expand(32, 3, 3), atol=1e-9, rtol=0)
+    torch.testing.assert_close(torch.linalg.det(R), torch.ones(32, dtype=R.dtype))
+    angle = torch.rad2deg(torch.arccos(((R.diagonal(dim1=1, dim2=2).sum(1) - 1) / 2).clamp(-1, 1)))
+    assert angle.max() < 3 ** 0.5 * 30 + 1e-6 and angle.min() > 0.5 and angle.std() > 3   # bounded, per sample
+
+
+def test_pretext_rotation_off_draws_nothing_so_earlier_runs_replay():
+    x, N = smooth_clips(8, 60, 60), 8
+    g = gen(5)
+    pretext_only(x, 60, AugmentConfig(T_out=16), g)
+    expected = gen(5)
+    torch.rand(N, UNIFORMS, generator=expected, dtype=torch.float64)
+    assert torch.equal(g.get_state(), expected.get_state())
+    g = gen(5)
+    pretext_only(x, 60, AugmentConfig(T_out=16, pretext_rotate_deg=10.0), g)
+    assert not torch.equal(g.get_state(), expected.get_state())
+
+
+def test_rotated_pretext_view_of_2d_clips_turns_in_the_image_plane():
+    x = smooth_clips(16, 60, 60)[:, :2]
+    plain = pretext_only(x, 60, AugmentConfig(T_out=16), gen(2))["pretext"]
+    turned = pretext_only(x, 60, AugmentConfig(T_out=16, pretext_rotate_deg=45.0), gen(2))["pretext"]
+    assert turned.shape == plain.shape == (16, 2, 16, 25, 2)
+    torch.testing.assert_close(turned.norm(dim=1), plain.norm(dim=1))          # a turn about the camera axis
+    assert (turned - plain).abs().amax() > 1e-2

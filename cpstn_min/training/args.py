@@ -32,6 +32,8 @@ FLAGS = [
     ("--frames", "augment.T_out", int, "frames of every view (clips are resampled to this length)"),
     ("--pretext-reverse", "augment.pretext_reverse=True", None, "also predict playback direction"),
     ("--pretext-spatial", "augment.pretext_spatial", str, "spatial pretext task: none | freeze | swap | mask | rotation"),
+    ("--pretext-rotate-deg", "augment.pretext_rotate_deg", float, "rotate the pretext view up to +-this many "
+                                                                  "degrees about each axis (0: not at all)"),
     ("--pretext-block", "model.pretext_block", int, "pretext heads read the features after this encoder block "
                                                     "(0: the last)"),
     ("--hidden-channels", "model.hidden_channels", int, "ST-GCN width of the first blocks"),
