@@ -16,7 +16,9 @@ training accuracy. Writes the markdown table to --results (every run's numbers i
 
 Runs are resumable: each finished run leaves RUN/result.json and is skipped next time if
 it was made with the same settings (--fresh redoes them); an interrupted pretraining
-resumes from its checkpoint.
+resumes from its checkpoint. A pretrained run whose RUN/config.json differs from the
+configuration it would get now in a field it reads (a default in config.py changed since)
+is trained again (experiments/run_config.py).
 """
 import argparse
 import dataclasses
@@ -40,6 +42,7 @@ from cpstn_min.training.args import FLAG_OF, apply  # noqa: E402
 from cpstn_min.data import build_dataset  # noqa: E402
 from cpstn_min.data.synthetic.baselines import raw_joint_baselines  # noqa: E402
 from experiments.ablation_table import markdown_table, ratio_to_supervised  # noqa: E402
+from experiments.run_config import saved_config_changes  # noqa: E402
 from experiments.tables import without_flags, write_between, write_json, write_text  # noqa: E402
 
 # rows: name -> (table label, how the row is made: a dict of pretraining settings on top of the
@@ -113,8 +116,9 @@ def build_parser():
     return p
 
 
-def pretrain_config(args, split: str, seed: int, variant: str, out_dir: str) -> Config:
-    """The pretraining Config of one row (a pretrained VARIANTS entry) on one split and seed."""
+def pretrain_config(args, split: str, seed: int, variant: str, out_dir: str, fresh: bool = False) -> Config:
+    """The pretraining Config of one row (a pretrained VARIANTS entry) on one split and seed;
+    fresh: start it again even if out_dir holds a checkpoint (also with --fresh)."""
     cfg = Config()
     cfg.data.dataset, cfg.data.split = "synthetic", split
     cfg.data.synthetic_train, cfg.data.synthetic_val = args.synthetic_train, args.synthetic_val
@@ -134,8 +138,9 @@ def pretrain_config(args, split: str, seed: int, variant: str, out_dir: str) -> 
     except UsageError as e:
         raise UsageError(f"--set: {e}") from None
     # an interrupted pretraining continues; --fresh starts it again
-    cfg.train.resume = os.path.isfile(os.path.join(out_dir, "checkpoint.pt")) and not args.fresh
-    cfg.train.overwrite = args.fresh
+    fresh = fresh or args.fresh
+    cfg.train.resume = os.path.isfile(os.path.join(out_dir, "checkpoint.pt")) and not fresh
+    cfg.train.overwrite = fresh
     return cfg
 
 
@@ -211,17 +216,24 @@ def run_one(args, split: str, seed: int, variant: str, done: dict) -> dict:
     run_dir = os.path.join(args.out_dir, split, f"seed{seed}", variant)
     result_path = os.path.join(run_dir, "result.json")
     settings = {k: getattr(args, k) for k in RUN_SETTINGS}
+    kind = VARIANTS[variant][1]
+    stale = []
     if os.path.isfile(result_path) and not args.fresh:
-        done[split, seed, variant] = saved_result(result_path, settings)
-        return done[split, seed, variant]
+        saved = saved_result(result_path, settings)
+        if not isinstance(kind, str):   # a default in config.py may have changed since the run was made
+            stale = saved_config_changes(run_dir, pretrain_config(args, split, seed, variant, run_dir).to_dict())
+        if not stale:
+            done[split, seed, variant] = saved
+            return saved
+        tqdm.write(f"{run_dir}: made with another configuration ({'; '.join(stale)}); training it again")
     os.makedirs(run_dir, exist_ok=True)
     t0 = time.time()
-    kind = VARIANTS[variant][1]
     if isinstance(kind, str):   # the RANDOM_INIT_OF run's configuration, fresh weights
         checkpoint = run_one(args, split, seed, RANDOM_INIT_OF, done)["checkpoint"]
         pretrain_s = 0.0
     else:
-        checkpoint = training.main(pretrain_config(args, split, seed, variant, run_dir), log=lambda *a: None)
+        cfg = pretrain_config(args, split, seed, variant, run_dir, fresh=bool(stale))
+        checkpoint = training.main(cfg, log=lambda *a: None)
         pretrain_s = time.time() - t0
     result = {"split": split, "seed": seed, "variant": variant, "checkpoint": checkpoint,
               "settings": settings, **evaluate_run(checkpoint, run_dir, args, seed, kind),

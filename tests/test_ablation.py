@@ -176,3 +176,46 @@ def test_bad_benchmark_flags_are_named_as_themselves(flag, value, field):
     args = ablation.parse_args([flag, value])
     with pytest.raises(UsageError, match=rf"^{flag} \({field}\)"):
         ablation.pretrain_config(args, "xsub", 1, "cpstn", "unused")
+
+
+def _saved_run(tmp_path, args, variant, config):
+    run_dir = tmp_path / "xsub" / "seed1" / variant
+    run_dir.mkdir(parents=True)
+    settings = {k: getattr(args, k) for k in ablation.RUN_SETTINGS}
+    (run_dir / "result.json").write_text(json.dumps({"recipe": 1.0, "probe": 2.0, "knn": 3.0, "settings": settings}))
+    (run_dir / "config.json").write_text(json.dumps(config))
+    return run_dir
+
+
+@pytest.mark.parametrize("variant, field, trained", [("cpstn", "pretext_strides", True),
+                                                     ("cpstn", "query_shear", True),
+                                                     ("skeletonclr", "pretext_strides", False),
+                                                     ("skeletonclr", "query_shear", True),
+                                                     ("pretext", "query_shear", False)])
+def test_saved_run_made_under_another_config_default_is_trained_again(tmp_path, monkeypatch, variant, field, trained):
+    """Only fields the row reads count: a SkeletonCLR run never draws a pretext view."""
+    args = ablation.build_parser().parse_args(["--out-dir", str(tmp_path)])
+    config = ablation.pretrain_config(args, "xsub", 1, variant, "/tmp/unused").to_dict()
+    config["augment"][field] = [1, 2] if field == "pretext_strides" else 0.25      # an old default
+    run_dir = _saved_run(tmp_path, args, variant, config)
+    calls = []
+    monkeypatch.setattr(ablation.training, "main", lambda cfg, log: calls.append(cfg) or str(run_dir / "c.pt"))
+    monkeypatch.setattr(ablation, "evaluate_run", lambda *a: {"knn": 9.0, "recipe": 9.0, "probe": 9.0})
+    result = ablation.run_one(args, "xsub", 1, variant, {})
+    assert bool(calls) == trained and result["knn"] == (9.0 if trained else 3.0)
+    if trained:   # from scratch: the old checkpoint is not resumed
+        assert calls[0].train.overwrite and not calls[0].train.resume
+
+
+def test_configs_saved_before_a_field_existed_count_as_its_old_value():
+    from experiments.run_config import config_changes
+    args = ablation.build_parser().parse_args([])
+    now = ablation.pretrain_config(args, "xsub", 1, "cpstn", "/tmp/unused").to_dict()
+    old = json.loads(json.dumps(now))
+    del old["augment"]["pretext_rotate_deg"]
+    now["augment"]["pretext_rotate_deg"] = 0.0
+    assert config_changes(old, now) == []
+    now["augment"]["pretext_rotate_deg"] = 30.0
+    assert config_changes(old, now) == ["augment.pretext_rotate_deg 0.0 there, 30.0 now"]
+    now["train"]["out_dir"] = "elsewhere"                      # where a run goes is not what it learns
+    assert len(config_changes(old, now)) == 1
