@@ -12,7 +12,8 @@ workers and on every rank. Every range comes from config.AugmentConfig:
 
   key      mild:   shear key_shear, crop ratio U[key_crop], rotation up to +-key_rotate_deg
   query    strong: shear query_shear, rotation up to +-query_rotate_deg about each axis, crop U[query_crop]
-  pretext  labelled playback speed, spatial transform and direction: pretext_views.py
+  pretext  labelled playback speed, spatial transform and direction, seen from a viewpoint drawn
+           like the query's (pretext_shear, pretext_rotate_deg): pretext_views.py
            (drawn after the contrastive views, from its own block of uniforms)
 
 2D clips (N,2,T,V,M), x,y in the image plane (custom data from 2D pose estimators): the

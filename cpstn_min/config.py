@@ -53,10 +53,11 @@ class AugmentConfig:
     pretext_spatial: str = "none"
     pretext_rotations_deg: Tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)   # rotation: about the camera axis
     pretext_reverse: bool = False                     # also predict playback direction
-    pretext_shear: float = 0.0
-    # rotation up to +-this about each axis (as the query's): the pace head then learns speed from
-    # every viewpoint, not only the training cameras'; 0 draws nothing, so earlier runs replay exactly
-    pretext_rotate_deg: float = 0.0
+    # the pretext view's viewpoint, drawn as the query's (shear, rotation up to +-deg about each axis):
+    # the pace head then learns speed from every viewpoint, not only the training cameras'
+    # (README "Pretext tasks"); 0 and 0 reproduce runs made before (rotation 0 draws nothing)
+    pretext_shear: float = 0.5
+    pretext_rotate_deg: float = 30.0
 
 
 @dataclass
@@ -104,14 +105,23 @@ class TrainConfig:
 
 
 def upgrade(d: dict) -> dict:
-    """A config saved before the pretext redesign (it has model.lambda_rot) -> today's fields with
-    the first design's meaning: in-plane rotation and crop-fraction pace, so old runs still load."""
+    """A config saved by an earlier version -> today's fields with the meaning they had, so old
+    runs load and resume as they were made:
+    - saved before pretext_rotate_deg existed (its augment section names pretext_shear but not
+      it): the pretext view was not rotated, 0;
+    - saved before the pretext redesign (it has model.lambda_rot): in-plane rotation and
+      crop-fraction pace."""
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    augment = d.get("augment")
+    if isinstance(augment, dict) and "pretext_shear" in augment and "pretext_rotate_deg" not in augment:
+        augment["pretext_rotate_deg"] = 0.0
     model = d.get("model", {})
     if not isinstance(model, dict) or "lambda_rot" not in model:
         return d
-    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
     d["model"]["lambda_spatial"] = d["model"].pop("lambda_rot")
     d.setdefault("augment", {}).update(pretext_pace="crop", pretext_spatial="rotation")
+    d["augment"].setdefault("pretext_shear", 0.0)            # nor sheared, before those fields existed
+    d["augment"].setdefault("pretext_rotate_deg", 0.0)
     return d
 
 

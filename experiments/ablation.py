@@ -267,7 +267,10 @@ def pretext_text(args) -> str:
     tasks = f"pace (weight {args.lambda_pace:g})" + (
         "" if spatial == "none" else f" and {spatial} (weight {args.lambda_spatial:g})")
     block = cfg.model.pretext_block
-    return f"pretext {tasks}, heads after {f'encoder block {block}' if block else 'the last block'}"
+    a = cfg.augment
+    view = (f", pretext view rotated up to ±{a.pretext_rotate_deg:g}° about each axis and sheared {a.pretext_shear:g}"
+            if a.pretext_rotate_deg or a.pretext_shear else ", pretext view unrotated and unsheared")
+    return f"pretext {tasks}, heads after {f'encoder block {block}' if block else 'the last block'}{view}"
 
 
 def notes(args, command: str, minutes: float, ratios: dict) -> str:

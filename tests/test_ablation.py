@@ -164,7 +164,11 @@ def test_quick_preset_yields_to_given_flags():
 
 def test_table_notes_name_the_pretext_tasks_the_runs_used():
     default = ablation.notes(ablation.parse_args([]), "cmd", 1.0, {})
-    assert "pretext pace (weight 1), heads after encoder block 7" in default and "spatial" not in default
+    assert "pretext pace (weight 1), heads after encoder block 7, pretext view rotated up to ±30° about each " \
+           "axis and sheared 0.5" in default and "spatial" not in default
+    still = ablation.notes(ablation.parse_args(["--set", "augment.pretext_rotate_deg=0", "augment.pretext_shear=0"]),
+                           "cmd", 1.0, {})
+    assert "pretext view unrotated and unsheared" in still
     masked = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=mask", "model.pretext_block=0",
                                                  "--lambda-spatial", "0.5"]), "cmd", 1.0, {})
     assert "pace (weight 1) and mask (weight 0.5), heads after the last block" in masked

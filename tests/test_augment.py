@@ -10,6 +10,12 @@ from cpstn_min import augment, ops
 from cpstn_min.config import AugmentConfig
 
 
+def still(**fields):
+    """A pretext view seen from the clip's own viewpoint (no rotation, no shear), so its
+    coordinates tell which frames were read and which labelled transform was applied."""
+    return AugmentConfig(pretext_shear=0.0, pretext_rotate_deg=0.0, **fields)
+
+
 def clips(N=6, T=40, V=25, M=2, seed=0, min_len=1):
     """Random clips zero-padded after a random number of valid frames."""
     g = torch.Generator().manual_seed(seed)
@@ -92,7 +98,7 @@ def test_rotation_classes():
 def test_pace_one_with_step_one_returns_the_clip():
     x, _ = clips(N=3, T=17)
     torch.testing.assert_close(_play(x, np.eye(3)), x, rtol=0, atol=0)
-    cfg = AugmentConfig(T_out=17, pretext_strides=(1,), pretext_spatial="none")
+    cfg = still(T_out=17, pretext_strides=(1,), pretext_spatial="none")
     full = torch.full((3,), 17)
     views = augment.make_views(x, full, gen(), cfg, contrastive=False)
     torch.testing.assert_close(views["pretext"], x, rtol=0, atol=1e-6)
@@ -102,7 +108,7 @@ def test_pace_one_with_step_one_returns_the_clip():
 def test_pretext_view_is_what_its_labels_say():
     T = 15
     x, _ = clips(N=16, T=T, min_len=T)
-    cfg = AugmentConfig(T_out=T, pretext_strides=(1,), pretext_spatial="rotation", pretext_reverse=True)
+    cfg = still(T_out=T, pretext_strides=(1,), pretext_spatial="rotation", pretext_reverse=True)
     views = augment.make_views(x, torch.full((16,), T), gen(3), cfg, contrastive=False)
     assert set(views) == {"pretext", "spatial_label", "pace_label", "dir_label"}
     assert len(set(views["spatial_label"].tolist())) > 1 and len(set(views["dir_label"].tolist())) == 2
@@ -119,7 +125,7 @@ def test_crop_pace_class_sets_the_fraction_of_the_clip_covered():
     """The first pace design, kept behind augment.pretext_pace = "crop"."""
     T, L = 21, 201
     x = torch.arange(L, dtype=torch.float64).view(1, 1, L, 1, 1).expand(400, 3, L, 1, 1).contiguous()
-    cfg = AugmentConfig(T_out=T, pretext_pace="crop", pretext_spatial="none")
+    cfg = still(T_out=T, pretext_pace="crop", pretext_spatial="none")
     views = augment.make_views(x, torch.full((400,), L), gen(), cfg, contrastive=False)
     frames = views["pretext"][:, 0, :, 0, 0]
     covered = (frames[:, -1] - frames[:, 0] + 1) / L

@@ -185,7 +185,21 @@ def test_configs_saved_before_the_pretext_redesign_still_load():
     old["model"]["lambda_rot"] = old["model"].pop("lambda_spatial") * 0.5
     for k in ("pretext_pace", "pretext_spatial", "pretext_strides", "pretext_frames"):
         del old["augment"][k]
+    for k in ("pretext_shear", "pretext_rotate_deg"):
+        del old["augment"][k]
     cfg = Config.from_dict(old)
     assert cfg.model.lambda_spatial == 0.5
     assert (cfg.augment.pretext_pace, cfg.augment.pretext_spatial) == ("crop", "rotation")
+    assert (cfg.augment.pretext_shear, cfg.augment.pretext_rotate_deg) == (0.0, 0.0)
     assert "lambda_rot" in old["model"]                       # the caller's dict is left as it was
+
+
+def test_configs_saved_before_the_pretext_view_rotation_resume_unrotated():
+    from cpstn_min.config import Config
+    old = Config().to_dict()
+    old["augment"]["pretext_shear"] = 0.25
+    del old["augment"]["pretext_rotate_deg"]
+    cfg = Config.from_dict(old)
+    assert (cfg.augment.pretext_shear, cfg.augment.pretext_rotate_deg) == (0.25, 0.0)
+    assert "pretext_rotate_deg" not in old["augment"]          # the caller's dict is left as it was
+    assert Config.from_dict({"augment": {"T_out": 8}}).augment.pretext_rotate_deg == 30.0   # partial: defaults

@@ -13,6 +13,12 @@ def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+def still(**fields):
+    """A pretext view seen from the clip's own viewpoint (no rotation, no shear), so its
+    coordinates tell which frames were read."""
+    return AugmentConfig(pretext_shear=0.0, pretext_rotate_deg=0.0, **fields)
+
+
 def smooth_clips(N, T, L, V=25, M=2, seed=0):
     """Clips whose joints move along smooth curves (no noise), zero after L valid frames."""
     rng = np.random.default_rng(seed)
@@ -49,7 +55,7 @@ def positions(x, L, cfg, seed=0):
 
 def test_long_clip_positions_step_by_the_stride():
     for s in (1, 2, 3, 4):
-        cfg = AugmentConfig(T_out=32, pretext_strides=(s,), pretext_spatial="none")
+        cfg = still(T_out=32, pretext_strides=(s,), pretext_spatial="none")
         pos, _ = positions(frame_numbers(200, 300, 300), 300, cfg, seed=s)
         assert (np.diff(pos, axis=1) == s).all()
         assert pos.min() >= 0 and pos.max() <= 299
@@ -58,7 +64,7 @@ def test_long_clip_positions_step_by_the_stride():
 
 def test_short_clip_plays_back_and_forth_at_the_same_speed():
     L = np.array([40, 10, 2, 1])
-    cfg = AugmentConfig(T_out=32, pretext_strides=(3,), pretext_spatial="none")
+    cfg = still(T_out=32, pretext_strides=(3,), pretext_spatial="none")
     pos, _ = positions(frame_numbers(4, 50, L), L, cfg)
     for n, length in enumerate(L):
         assert pos[n].min() >= 0 and pos[n].max() <= length - 1
@@ -71,7 +77,7 @@ def test_short_clip_plays_back_and_forth_at_the_same_speed():
 def test_reversed_view_reads_the_same_frames_backwards():
     L = np.array([300, 30] * 50)
     x = frame_numbers(100, 300, L)
-    cfg = AugmentConfig(T_out=32, pretext_spatial="none", pretext_reverse=True)
+    cfg = still(T_out=32, pretext_spatial="none", pretext_reverse=True)
     pos, views = positions(x, L, cfg)
     back = views["dir_label"].numpy() == 1
     assert 20 < back.sum() < 80
@@ -173,8 +179,8 @@ def test_rotated_pretext_view_is_the_same_view_seen_from_another_viewpoint():
     """pretext_rotate_deg turns each sample's view by its own proper rotation; the frames read and
     the labels stay those of the unrotated view drawn from the same generator state."""
     x = smooth_clips(32, 100, 100)
-    plain = pretext_only(x, 100, AugmentConfig(T_out=16), gen(3))
-    turned = pretext_only(x, 100, AugmentConfig(T_out=16, pretext_rotate_deg=30.0), gen(3))
+    plain = pretext_only(x, 100, still(T_out=16), gen(3))
+    turned = pretext_only(x, 100, AugmentConfig(T_out=16, pretext_shear=0.0, pretext_rotate_deg=30.0), gen(3))
     assert torch.equal(plain["pace_label"], turned["pace_label"])
     U = plain["pretext"].reshape(32, 3, -1)             # (N,3,points)
     W = turned["pretext"].reshape(32, 3, -1)
@@ -189,7 +195,7 @@ def test_rotated_pretext_view_is_the_same_view_seen_from_another_viewpoint():
 def test_pretext_rotation_off_draws_nothing_so_earlier_runs_replay():
     x, N = smooth_clips(8, 60, 60), 8
     g = gen(5)
-    pretext_only(x, 60, AugmentConfig(T_out=16), g)
+    pretext_only(x, 60, AugmentConfig(T_out=16, pretext_rotate_deg=0.0), g)
     expected = gen(5)
     torch.rand(N, UNIFORMS, generator=expected, dtype=torch.float64)
     assert torch.equal(g.get_state(), expected.get_state())
@@ -200,8 +206,8 @@ def test_pretext_rotation_off_draws_nothing_so_earlier_runs_replay():
 
 def test_rotated_pretext_view_of_2d_clips_turns_in_the_image_plane():
     x = smooth_clips(16, 60, 60)[:, :2]
-    plain = pretext_only(x, 60, AugmentConfig(T_out=16), gen(2))["pretext"]
-    turned = pretext_only(x, 60, AugmentConfig(T_out=16, pretext_rotate_deg=45.0), gen(2))["pretext"]
+    plain = pretext_only(x, 60, still(T_out=16), gen(2))["pretext"]
+    turned = pretext_only(x, 60, AugmentConfig(T_out=16, pretext_shear=0.0, pretext_rotate_deg=45.0), gen(2))["pretext"]
     assert turned.shape == plain.shape == (16, 2, 16, 25, 2)
     torch.testing.assert_close(turned.norm(dim=1), plain.norm(dim=1))          # a turn about the camera axis
     assert (turned - plain).abs().amax() > 1e-2
