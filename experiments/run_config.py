@@ -11,11 +11,11 @@ import json
 import os
 from typing import List
 
+from cpstn_min.config import Config
+
 # where a run goes and how it reports, not what it learns
 NOT_RESULTS = {"train.out_dir", "train.resume", "train.overwrite", "train.device", "train.log_every",
                "train.save_every", "train.check_data", "data.cache_dir", "data.num_workers"}
-# fields added after runs were saved, and the value that reproduces those runs
-PREDATED = {"augment.pretext_rotate_deg": 0.0, "train.amp_dtype": "auto"}
 PRETEXT_FIELDS = ("augment.pretext_", "model.lambda_", "model.pretext_hidden", "model.pretext_block",
                   "model.loss_weighting")
 CONTRASTIVE_FIELDS = ("augment.key_", "augment.query_", "model.proj_dim", "model.mlp", "model.queue_size",
@@ -35,10 +35,11 @@ def read_fields(config: dict) -> set:
 
 
 def config_changes(saved: dict, now: dict) -> List[str]:
-    """Fields the run reads whose value differs: ['augment.pretext_rotate_deg 0.0 there, 30.0 now', ...]."""
-    saved, now = {**PREDATED, **flat(saved)}, flat(now)
-    return [f"{k} {saved.get(k, 'unset')} there, {now[k]} now"
-            for k in sorted(read_fields(now)) if saved.get(k, "unset") != now[k]]
+    """Fields the run reads whose value differs: ['augment.pretext_rotate_deg 0.0 there, 30.0 now', ...].
+    The saved config is read as a resumed run reads it (Config.from_dict: fields it predates get the
+    value they had then, through config.upgrade)."""
+    saved, now = flat(Config.from_dict(saved).to_dict()), flat(now)
+    return [f"{k} {saved[k]} there, {now[k]} now" for k in sorted(read_fields(now)) if saved[k] != now[k]]
 
 
 def saved_config_changes(run_dir: str, now: dict) -> List[str]:
