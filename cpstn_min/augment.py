@@ -24,7 +24,7 @@ x,y only (the four entries that would mix z in are 0). z stays zero and is dropp
 so every view is (N,2,T_out,V,M). Crops, the pretext pace and the "freeze" task act on
 frames and joints and work unchanged; the "rotation" pretext task is already in-plane.
 """
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -86,6 +86,21 @@ def rotation_matrices(deg: np.ndarray) -> np.ndarray:
     return axis_rotation(deg[..., 0], 0) @ axis_rotation(deg[..., 1], 1) @ axis_rotation(deg[..., 2], 2)
 
 
+def view_matrices(shear_u: np.ndarray, shear, deg: Optional[np.ndarray], planar: bool) -> np.ndarray:
+    """The viewpoint of a view, rotation @ shear: (...,6) shear uniforms, the shear amplitude (as for
+    shear_matrices), (...,3) angles in degrees or None (no rotation) -> (...,3,3). planar (2D clips
+    padded with a zero z): rotation about the camera axis only, no shear into or out of z."""
+    S = shear_matrices(shear_u, shear)
+    if planar:
+        S = in_plane(S)
+    if deg is None:
+        return S
+    if planar:
+        deg = deg.copy()
+        deg[..., :2] = 0
+    return rotation_matrices(deg) @ S
+
+
 CONTRASTIVE_VIEWS = ("key", "query")
 PRETEXT_SPATIAL = ("freeze", "swap", "mask", "rotation", "none")
 
@@ -117,12 +132,7 @@ def sample_params(L: np.ndarray, generator: torch.Generator, cfg: AugmentConfig,
         ratio[k] = lo + (hi - lo) * u[k, :, 0]
         deg[k] = (2 * u[k, :, 8:11] - 1) * rotate_deg
     start, step = crop_to_steps(L, ratio, u[:, :, 1], cfg.T_out)
-    S = shear_matrices(u[:, :, 2:8], shear)
-    if planar:                      # 2D clips: rotation about z only, no shear into or out of z
-        deg[..., :2] = 0
-        S = in_plane(S)
-    R = rotation_matrices(deg) @ S
-    return start, step, R
+    return start, step, view_matrices(u[:, :, 2:8], shear, deg, planar)
 
 
 def check_config(cfg: AugmentConfig) -> None:

@@ -121,7 +121,7 @@ def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, gen
     {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on;
     "mask": 'mask_label' and 'mask_target' (the view before masking)}.
     planar: x holds 2D clips padded with a zero z (augment.make_views); the shear stays in-plane."""
-    from .augment import axis_rotation, crop_to_steps, in_plane, rotation_matrices, shear_matrices
+    from .augment import axis_rotation, crop_to_steps, view_matrices
     N, V, T_p = x.shape[0], x.shape[3], view_frames(cfg)
     u = torch.rand(N, UNIFORMS, generator=generator, dtype=torch.float64).numpy()
     labels = {"pace_label": _classes(u[:, 0], pace_classes(cfg))}
@@ -135,14 +135,10 @@ def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, gen
         labels["dir_label"] = _classes(u[:, 3], 2)
         back = labels["dir_label"] == 1
         start, step = np.where(back, start + step * (T_p - 1), start), np.where(back, -step, step)
-    R = shear_matrices(u[:, 4:10], cfg.pretext_shear)
+    deg = None                                     # no angles are drawn at 0: earlier runs replay
     if cfg.pretext_rotate_deg > 0:
         deg = (2 * torch.rand(N, 3, generator=generator, dtype=torch.float64).numpy() - 1) * cfg.pretext_rotate_deg
-        if planar:                                 # 2D: about the camera axis only
-            deg[:, :2] = 0
-        R = rotation_matrices(deg) @ R
-    if planar:
-        R = in_plane(R)
+    R = view_matrices(u[:, 4:10], cfg.pretext_shear, deg, planar)
     n_spatial = spatial_classes(cfg)
     if n_spatial:
         labels["spatial_label"] = _classes(u[:, 2], n_spatial)

@@ -116,9 +116,8 @@ def build_parser():
     return p
 
 
-def pretrain_config(args, split: str, seed: int, variant: str, out_dir: str, fresh: bool = False) -> Config:
-    """The pretraining Config of one row (a pretrained VARIANTS entry) on one split and seed;
-    fresh: start it again even if out_dir holds a checkpoint (also with --fresh)."""
+def pretrain_config(args, split: str, seed: int, variant: str, out_dir: str) -> Config:
+    """The pretraining Config of one row (a pretrained VARIANTS entry) on one split and seed."""
     cfg = Config()
     cfg.data.dataset, cfg.data.split = "synthetic", split
     cfg.data.synthetic_train, cfg.data.synthetic_val = args.synthetic_train, args.synthetic_val
@@ -138,9 +137,8 @@ def pretrain_config(args, split: str, seed: int, variant: str, out_dir: str, fre
     except UsageError as e:
         raise UsageError(f"--set: {e}") from None
     # an interrupted pretraining continues; --fresh starts it again
-    fresh = fresh or args.fresh
-    cfg.train.resume = os.path.isfile(os.path.join(out_dir, "checkpoint.pt")) and not fresh
-    cfg.train.overwrite = fresh
+    cfg.train.resume = os.path.isfile(os.path.join(out_dir, "checkpoint.pt")) and not args.fresh
+    cfg.train.overwrite = args.fresh
     return cfg
 
 
@@ -217,22 +215,22 @@ def run_one(args, split: str, seed: int, variant: str, done: dict) -> dict:
     result_path = os.path.join(run_dir, "result.json")
     settings = {k: getattr(args, k) for k in RUN_SETTINGS}
     kind = VARIANTS[variant][1]
-    stale = []
+    cfg = None if isinstance(kind, str) else pretrain_config(args, split, seed, variant, run_dir)
     if os.path.isfile(result_path) and not args.fresh:
         saved = saved_result(result_path, settings)
-        if not isinstance(kind, str):   # a default in config.py may have changed since the run was made
-            stale = saved_config_changes(run_dir, pretrain_config(args, split, seed, variant, run_dir).to_dict())
+        # a default in config.py may have changed since the run was made
+        stale = saved_config_changes(run_dir, cfg.to_dict()) if cfg is not None else []
         if not stale:
             done[split, seed, variant] = saved
             return saved
         tqdm.write(f"{run_dir}: made with another configuration ({'; '.join(stale)}); training it again")
+        cfg.train.resume, cfg.train.overwrite = False, True
     os.makedirs(run_dir, exist_ok=True)
     t0 = time.time()
     if isinstance(kind, str):   # the RANDOM_INIT_OF run's configuration, fresh weights
         checkpoint = run_one(args, split, seed, RANDOM_INIT_OF, done)["checkpoint"]
         pretrain_s = 0.0
     else:
-        cfg = pretrain_config(args, split, seed, variant, run_dir, fresh=bool(stale))
         checkpoint = training.main(cfg, log=lambda *a: None)
         pretrain_s = time.time() - t0
     result = {"split": split, "seed": seed, "variant": variant, "checkpoint": checkpoint,

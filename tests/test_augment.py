@@ -8,12 +8,7 @@ import torch
 
 from cpstn_min import augment, ops
 from cpstn_min.config import AugmentConfig
-
-
-def still(**fields):
-    """A pretext view seen from the clip's own viewpoint (no rotation, no shear), so its
-    coordinates tell which frames were read and which labelled transform was applied."""
-    return AugmentConfig(pretext_shear=0.0, pretext_rotate_deg=0.0, **fields)
+from view_configs import still
 
 
 def clips(N=6, T=40, V=25, M=2, seed=0, min_len=1):

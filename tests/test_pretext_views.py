@@ -7,16 +7,11 @@ from cpstn_min import augment
 from cpstn_min.config import AugmentConfig
 from cpstn_min.graph import body_parts
 from cpstn_min.pretext_views import UNIFORMS, freeze_parts
+from view_configs import still
 
 
 def gen(seed=0):
     return torch.Generator().manual_seed(seed)
-
-
-def still(**fields):
-    """A pretext view seen from the clip's own viewpoint (no rotation, no shear), so its
-    coordinates tell which frames were read."""
-    return AugmentConfig(pretext_shear=0.0, pretext_rotate_deg=0.0, **fields)
 
 
 def smooth_clips(N, T, L, V=25, M=2, seed=0):
