@@ -82,6 +82,10 @@ class ModelConfig:
     # contrastive loss only, so the speed the pace head needs is not averaged away (README "Pretext tasks")
     pretext_block: int = 7
     loss_weighting: str = "fixed"        # fixed (the lambdas) | uncertainty (learned per task)
+    # what the spatial classifier (freeze, swap, rotation) reads: "mean" = features averaged over time
+    # and joints, as the pace head; "joints" = averaged over time only, one vector per joint, so
+    # which body part was changed stays locatable (README "Pretext tasks")
+    spatial_pool: str = "mean"
 
 
 @dataclass

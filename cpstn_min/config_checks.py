@@ -16,6 +16,7 @@ import torch
 from .augment import check_config as check_augment
 from .config import Config, EvalConfig
 from .encoder import STRIDES
+from .pretext import SPATIAL_POOLS
 from .errors import UsageError
 
 AMP_DTYPES = ("auto", "bfloat16", "float16")   # train.amp_dtype (training/precision.py)
@@ -36,6 +37,9 @@ def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
     if not 0 <= m.pretext_block <= len(STRIDES):
         raise UsageError(f"{name('model.pretext_block')} must be in 0..{len(STRIDES)} (the encoder's blocks; "
                          f"0: the last), got {m.pretext_block}")
+    if m.spatial_pool not in SPATIAL_POOLS:
+        raise UsageError(f"{name('model.spatial_pool')} must be one of {', '.join(SPATIAL_POOLS)}, "
+                         f"got {m.spatial_pool!r}")
     _within(name("model.momentum"), m.momentum, 0, 1)
     _positive(name("model.temperature"), m.temperature)
     for field in ("lambda_spatial", "lambda_pace", "lambda_dir"):

@@ -3,7 +3,9 @@
 Tasks (labels come from augment.make_views / pretext_views.py): 'spatial' = which
 spatial transform (a frozen or swapped body part, or an in-plane rotation), 'pace' =
 which playback speed, optionally 'dir' = forward or reversed playback: classifiers on
-pooled features (N,D) -> logits (N,classes). 'mask' = where the joints of a body part
+pooled features (N,D) -> logits (N,classes); with spatial_pool "joints" the spatial classifier
+reads the feature map averaged over time only, (N,D*V): averaged over the joints too, which part
+was frozen or swapped is no longer in the features. 'mask' = where the joints of a body part
 that was masked out of the view are: a per-joint decoder on the feature map (masked_part.py).
 Every head returns (loss, score): the classifiers' score is top-1 accuracy, the mask
 head's the fraction of the masked joints' variance it explains (R^2; 0 = predicting
@@ -20,6 +22,7 @@ from .masked_part import MaskedPartHead
 from .pretext_views import mask_parts, pace_classes, spatial_classes
 
 LABEL_KEYS = {"spatial": "spatial_label", "pace": "pace_label", "dir": "dir_label", "mask": "mask_label"}
+SPATIAL_POOLS = ("mean", "joints")   # model.spatial_pool
 
 
 def pretext_classes(augment_cfg) -> Dict[str, int]:
@@ -41,27 +44,39 @@ def head(in_dim: int, num_classes: int, hidden: int) -> nn.Module:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
 
 
+def joint_pool(feature_map: torch.Tensor, N: int) -> torch.Tensor:
+    """Feature map (N*M,C,T,V) -> (N,C*V): mean over time, then over the M bodies."""
+    per_joint = feature_map.mean(dim=2)
+    return per_joint.view(N, -1, *per_joint.shape[1:]).mean(dim=1).flatten(1)
+
+
 class PretextHeads(nn.Module):
-    def __init__(self, feature_dim: int, classes: Dict[str, int], hidden: int = 256, num_joints: int = 25):
+    def __init__(self, feature_dim: int, classes: Dict[str, int], hidden: int = 256, num_joints: int = 25,
+                 spatial_pool: str = "mean"):
         super().__init__()
         unknown = set(classes) - set(LABEL_KEYS)
         if unknown:
             raise ValueError(f"unknown pretext tasks {sorted(unknown)}; known: {sorted(LABEL_KEYS)}")
+        if spatial_pool not in SPATIAL_POOLS:
+            raise ValueError(f"spatial_pool must be one of {SPATIAL_POOLS}, got {spatial_pool!r}")
+        self.per_joint = {"spatial"} & set(classes) if spatial_pool == "joints" else set()
+        in_dims = {name: feature_dim * num_joints if name in self.per_joint else feature_dim for name in classes}
         self.heads = nn.ModuleDict({name: MaskedPartHead(feature_dim, hidden, num_joints) if name == "mask"
-                                    else head(feature_dim, n, hidden) for name, n in classes.items()})
+                                    else head(in_dims[name], n, hidden) for name, n in classes.items()})
 
     def forward(self, feature_map: torch.Tensor, views: dict) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
         """feature_map (N*M,C,T',V) of the pretext view, views with '<task>_label' (N,) int64
         -> {task: (loss, score)}."""
         N = views["pace_label"].shape[0]
-        pooled = pool_map(feature_map, N) if any(name != "mask" for name in self.heads) else None
+        pooled = pool_map(feature_map, N) if set(self.heads) - {"mask"} - self.per_joint else None
+        joints = joint_pool(feature_map, N) if self.per_joint else None
         out = {}
         for name, h in self.heads.items():
             if name == "mask":
                 out[name] = h(feature_map, views)
                 continue
             labels = views[LABEL_KEYS[name]].to(feature_map.device)
-            logits = h(pooled).float()                                       # (N,classes)
+            logits = h(joints if name in self.per_joint else pooled).float()   # (N,classes)
             acc = (logits.detach().argmax(dim=1) == labels).float().mean()
             out[name] = (F.cross_entropy(logits, labels), acc)
         return out

@@ -262,8 +262,9 @@ def pretext_text(args) -> str:
     """The pretext tasks of the CP-STN rows, as the config resolves them (defaults + --set)."""
     cfg = apply(Config(), settings_of(args.set))
     spatial = cfg.augment.pretext_spatial
+    per_joint = " on one feature vector per joint" if cfg.model.spatial_pool == "joints" and spatial != "mask" else ""
     tasks = f"pace (weight {args.lambda_pace:g})" + (
-        "" if spatial == "none" else f" and {spatial} (weight {args.lambda_spatial:g})")
+        "" if spatial == "none" else f" and {spatial} (weight {args.lambda_spatial:g}{per_joint})")
     block = cfg.model.pretext_block
     a = cfg.augment
     view = (f", pretext view rotated up to ±{a.pretext_rotate_deg:g}° about each axis and sheared {a.pretext_shear:g}"

@@ -172,6 +172,9 @@ def test_table_notes_name_the_pretext_tasks_the_runs_used():
     masked = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=mask", "model.pretext_block=0",
                                                  "--lambda-spatial", "0.5"]), "cmd", 1.0, {})
     assert "pace (weight 1) and mask (weight 0.5), heads after the last block" in masked
+    frozen = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=freeze",
+                                                 "model.spatial_pool=joints"]), "cmd", 1.0, {})
+    assert "pace (weight 1) and freeze (weight 1 on one feature vector per joint), heads after encoder block 7" in frozen
 
 
 @pytest.mark.parametrize("flag, value, field", [("--lr", "-1", "train.lr"), ("--moco-momentum", "2", "model.momentum"),

@@ -75,7 +75,7 @@ def a_dead_pid() -> int:
     ("--frames", "0"), ("--num-workers", "-1"), ("--moco-momentum", "5"), ("--save-every", "-1"),
     ("--lr-steps", "-3"), ("--temperature", "0"), ("--temperature", "nan"), ("--feature-dim", "0"),
     ("--weight-decay", "-1"), ("--lambda-pace", "nan"), ("--seed", "-1"), ("--pretext-block", "11"),
-    ("--pretext-block", "-1"), ("--pretext-spatial", "shuffle")])
+    ("--pretext-block", "-1"), ("--pretext-spatial", "shuffle"), ("--spatial-pool", "max")])
 def test_train_rejects_a_bad_number_naming_its_flag(capsys, workdir, flag, value):
     rc = train.cli(["--config", str(workdir / "tiny.json"), "--out-dir", str(workdir / "never"), flag, value])
     one_line(capsys, rc, 2, flag, value)

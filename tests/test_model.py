@@ -6,8 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from cpstn_min.config import ModelConfig
+from cpstn_min.encoder import pool_map
 from cpstn_min.model import CPSTN
 from cpstn_min.moco import MoCo
+from cpstn_min.pretext import joint_pool
 
 N, T, V, M = 4, 8, 25, 2
 CLASSES = {"spatial": 6, "pace": 4}
@@ -162,6 +164,37 @@ def test_pretext_heads_can_read_an_earlier_block():
     assert all(p.grad is not None for p in model.encoder_q.blocks[:7].parameters())
     with pytest.raises(ValueError, match="pretext_block"):
         CPSTN(tiny_cfg(pretext_block=11), queue_size=16, classes=CLASSES)
+
+
+def test_spatial_head_can_read_one_vector_per_joint():
+    """spatial_pool "joints": the spatial classifier reads the pretext features averaged over time
+    (and bodies) only, so it sees which joint's features changed; the pace head still reads the mean."""
+    torch.manual_seed(0)
+    model = CPSTN(tiny_cfg(spatial_pool="joints"), queue_size=16, classes=CLASSES)
+    C = model.encoder_q.feature_dim
+    assert model.pretext.heads["spatial"][0].in_features == C * V
+    assert model.pretext.heads["pace"][0].in_features == C
+    out = model(views())
+    out["spatial"].backward()   # reaches the blocks the pretext view runs through
+    assert all(p.grad is not None for p in model.encoder_q.blocks[:model.pretext_block].parameters())
+    with pytest.raises(ValueError, match="spatial_pool"):
+        CPSTN(tiny_cfg(spatial_pool="max"), queue_size=16, classes=CLASSES)
+
+
+def test_joint_pool_keeps_where_a_feature_changed():
+    """Features raised at one joint: the mean over joints is the same for every joint, the
+    per-joint pool shows which joint it was (averaged over time and the M bodies)."""
+    fmap = torch.rand(N * M, 5, 3, V, generator=torch.Generator().manual_seed(0))
+    raised = []
+    for joint in (2, 17):
+        f = fmap.clone()
+        f[..., joint] += 1.0
+        raised.append(f)
+    assert torch.allclose(pool_map(raised[0], N), pool_map(raised[1], N))
+    per_joint = [joint_pool(f, N).view(N, 5, V) for f in raised]
+    torch.testing.assert_close(per_joint[0], fmap.mean(2).view(N, M, 5, V).mean(1) + F.one_hot(
+        torch.tensor(2), V).float())
+    assert (per_joint[1] - per_joint[0])[..., 17].min() > 0.99 and (per_joint[0] - per_joint[1])[..., 2].min() > 0.99
 
 
 def test_uncertainty_weighting_learns_one_log_variance_per_task():

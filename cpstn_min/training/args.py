@@ -36,6 +36,8 @@ FLAGS = [
                                                                   "degrees about each axis (0: not at all)"),
     ("--pretext-block", "model.pretext_block", int, "pretext heads read the features after this encoder block "
                                                     "(0: the last)"),
+    ("--spatial-pool", "model.spatial_pool", str, "what the spatial head reads: mean (over time and joints) | "
+                                                  "joints (over time only: one vector per joint)"),
     ("--hidden-channels", "model.hidden_channels", int, "ST-GCN width of the first blocks"),
     ("--feature-dim", "model.feature_dim", int, "pooled encoder features"),
     ("--queue-size", "model.queue_size", int, "MoCo queue length (capped to the dataset size)"),
