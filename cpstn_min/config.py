@@ -48,9 +48,10 @@ class AugmentConfig:
     pretext_pace: str = "stride"                      # stride | crop (the first design)
     pretext_strides: Tuple[int, ...] = (1, 2, 3, 4)   # source frames per output frame (30 fps data)
     pretext_paces: Tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)   # crop: fraction of the clip covered
-    # none: the synthetic benchmark's choice (README "Pretext tasks": no spatial task learned within
-    # its budget, and each one held the pace head back) | freeze | swap | mask | rotation (the first design)
-    pretext_spatial: str = "none"
+    # freeze (which body part, if any, lost its articulation; learned by a head on per-joint features,
+    # model.spatial_pool) | swap | mask | rotation (the first design) | none (pace only: the default
+    # before the per-joint head, README "Pretext tasks")
+    pretext_spatial: str = "freeze"
     pretext_rotations_deg: Tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)   # rotation: about the camera axis
     pretext_reverse: bool = False                     # also predict playback direction
     # the pretext view's viewpoint, drawn as the query's (shear, rotation up to +-deg about each axis):
@@ -82,10 +83,10 @@ class ModelConfig:
     # contrastive loss only, so the speed the pace head needs is not averaged away (README "Pretext tasks")
     pretext_block: int = 7
     loss_weighting: str = "fixed"        # fixed (the lambdas) | uncertainty (learned per task)
-    # what the spatial classifier (freeze, swap, rotation) reads: "mean" = features averaged over time
-    # and joints, as the pace head; "joints" = averaged over time only, one vector per joint, so
-    # which body part was changed stays locatable (README "Pretext tasks")
-    spatial_pool: str = "mean"
+    # what the spatial classifier (freeze, swap, rotation) reads: "joints" = features averaged over
+    # time only, one vector per joint, so which body part was changed stays locatable; "mean" =
+    # averaged over joints too, as the pace head (before this field: no spatial task learned so)
+    spatial_pool: str = "joints"
 
 
 @dataclass
@@ -113,6 +114,8 @@ def upgrade(d: dict) -> dict:
     runs load and resume as they were made:
     - saved before pretext_rotate_deg existed (its augment section names pretext_shear but not
       it): the pretext view was not rotated, 0;
+    - saved before spatial_pool existed (its model section names pretext_hidden but not it): the
+      spatial head read the mean over joints;
     - saved before the pretext redesign (it has model.lambda_rot): in-plane rotation and
       crop-fraction pace."""
     d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
@@ -120,12 +123,15 @@ def upgrade(d: dict) -> dict:
     if isinstance(augment, dict) and "pretext_shear" in augment and "pretext_rotate_deg" not in augment:
         augment["pretext_rotate_deg"] = 0.0
     model = d.get("model", {})
+    if isinstance(model, dict) and "pretext_hidden" in model and "spatial_pool" not in model:
+        model["spatial_pool"] = "mean"
     if not isinstance(model, dict) or "lambda_rot" not in model:
         return d
     d["model"]["lambda_spatial"] = d["model"].pop("lambda_rot")
     d.setdefault("augment", {}).update(pretext_pace="crop", pretext_spatial="rotation")
     d["augment"].setdefault("pretext_shear", 0.0)            # nor sheared, before those fields existed
     d["augment"].setdefault("pretext_rotate_deg", 0.0)
+    d["model"].setdefault("spatial_pool", "mean")
     return d
 
 

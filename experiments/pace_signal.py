@@ -14,7 +14,8 @@ Builds pretext views of synthetic training clips exactly as pretraining does
      carry that a simple motion feature exposes;
   3. an ST-GCN encoder + pace head trained for --steps SGD steps at a constant lr
      (the ablation's encoder size), on the pace loss alone and then with the spatial
-     loss added (as in pretraining): when gradient descent finds the label.
+     loss added (as in pretraining, its head reading --spatial-pool features): when gradient
+     descent finds each label.
 Accuracies are on the training views (a capacity check, not a benchmark).
 """
 import argparse
@@ -35,11 +36,11 @@ import torch.nn.functional as F  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from cpstn_min import augment  # noqa: E402
-from cpstn_min.config import AugmentConfig, DataConfig  # noqa: E402
+from cpstn_min.config import AugmentConfig, DataConfig, ModelConfig  # noqa: E402
 from cpstn_min.data import build_dataset  # noqa: E402
 from cpstn_min.encoder import STGCNEncoder  # noqa: E402
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
-from cpstn_min.pretext import PretextHeads, pretext_classes  # noqa: E402
+from cpstn_min.pretext import SPATIAL_POOLS, PretextHeads, pretext_classes  # noqa: E402
 
 
 def speed_statistics(views: torch.Tensor) -> dict:
@@ -69,18 +70,18 @@ def logistic_accuracy(feature: torch.Tensor, labels: torch.Tensor, classes: int)
 
 
 def train_pretext(clips, valid_frames, cfg: AugmentConfig, steps: int, batch: int, lr: float,
-                  hidden: int, feature_dim: int, seed: int, with_spatial: bool):
+                  hidden: int, feature_dim: int, seed: int, with_spatial: bool, spatial_pool: str):
     """ST-GCN + the model's pace head (+ its spatial head, loss added with weight 1) trained by
-    SGD at a constant lr -> pace loss and accuracy (%) averaged over each tenth of the steps."""
+    SGD at a constant lr -> {task: [(loss, accuracy %) averaged over each tenth of the steps]}."""
     torch.manual_seed(seed)
     encoder = STGCNEncoder(hidden_channels=hidden, feature_dim=feature_dim)
     classes = pretext_classes(cfg)
     tasks = ("pace", "spatial") if with_spatial and "spatial" in classes else ("pace",)
-    heads = PretextHeads(feature_dim, {t: classes[t] for t in tasks})
+    heads = PretextHeads(feature_dim, {t: classes[t] for t in tasks}, spatial_pool=spatial_pool)
     opt = torch.optim.SGD(list(encoder.parameters()) + list(heads.parameters()), lr=lr, momentum=0.9,
                           weight_decay=1e-4)
     gen = torch.Generator().manual_seed(seed)
-    losses, accs = [], []
+    curves = {t: ([], []) for t in tasks}   # task -> (losses, accuracies)
     for _ in tqdm(range(steps), desc="pretext training", unit="step", leave=False):
         idx = torch.randint(len(clips), (batch,), generator=gen)
         views = augment.make_views(clips[idx], valid_frames[idx], gen, cfg, contrastive=False)
@@ -88,9 +89,11 @@ def train_pretext(clips, valid_frames, cfg: AugmentConfig, steps: int, batch: in
         opt.zero_grad(set_to_none=True)
         sum(loss for loss, _ in terms.values()).backward()
         opt.step()
-        losses.append(terms["pace"][0].item())
-        accs.append(100.0 * terms["pace"][1].item())
-    return [(np.mean(l), np.mean(a)) for l, a in zip(np.array_split(losses, 10), np.array_split(accs, 10))]
+        for t, (loss, acc) in terms.items():
+            curves[t][0].append(loss.item())
+            curves[t][1].append(100.0 * acc.item())
+    return {t: [(np.mean(l), np.mean(a)) for l, a in zip(np.array_split(losses, 10), np.array_split(accs, 10))]
+            for t, (losses, accs) in curves.items()}
 
 
 def class_speeds(views, labels, classes: int) -> str:
@@ -114,6 +117,8 @@ def main(argv=None) -> None:
     p.add_argument("--hidden-channels", type=int, default=8)
     p.add_argument("--feature-dim", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--spatial-pool", choices=SPATIAL_POOLS, default=ModelConfig.spatial_pool,
+                   help="what the spatial head reads (model.spatial_pool)")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="augment fields, as JSON values")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -138,12 +143,14 @@ def main(argv=None) -> None:
     for name, value in speed_statistics(views["pretext"]).items():
         print(f"  logistic regression on {name:24s} {logistic_accuracy(value, labels, classes):5.1f}%")
     for with_spatial in ((False, True) if args.steps > 0 else ()):
-        tenths = train_pretext(clips, valid_frames, cfg, args.steps, args.batch_size, args.lr,
-                               args.hidden_channels, args.feature_dim, args.seed, with_spatial)
-        task = f"pace + spatial ({cfg.pretext_spatial}) losses" if with_spatial else "pace loss only"
+        curves = train_pretext(clips, valid_frames, cfg, args.steps, args.batch_size, args.lr,
+                               args.hidden_channels, args.feature_dim, args.seed, with_spatial, args.spatial_pool)
+        task = (f"pace + spatial ({cfg.pretext_spatial}, head on {args.spatial_pool} features) losses"
+                if "spatial" in curves else "pace loss only")
         print(f"  ST-GCN (hidden {args.hidden_channels}), {task}, {args.steps} steps at lr {args.lr:g}: "
-              f"pace loss / accuracy per tenth of the steps:")
-        print("    " + "  ".join(f"{l:.3f}/{a:.0f}%" for l, a in tenths))
+              f"loss / accuracy per tenth of the steps:")
+        for t, tenths in curves.items():
+            print(f"    {t:8s}" + "  ".join(f"{l:.3f}/{a:.0f}%" for l, a in tenths))
 
 
 def _value(text: str):

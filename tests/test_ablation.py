@@ -164,17 +164,18 @@ def test_quick_preset_yields_to_given_flags():
 
 def test_table_notes_name_the_pretext_tasks_the_runs_used():
     default = ablation.notes(ablation.parse_args([]), "cmd", 1.0, {})
-    assert "pretext pace (weight 1), heads after encoder block 7, pretext view rotated up to ±30° about each " \
-           "axis and sheared 0.5" in default and "spatial" not in default
+    assert "pretext pace (weight 1) and freeze (weight 1 on one feature vector per joint), heads after encoder " \
+           "block 7, pretext view rotated up to ±30° about each axis and sheared 0.5" in default
+    pace_only = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=none"]), "cmd", 1.0, {})
+    assert "pretext pace (weight 1), heads after" in pace_only and "freeze" not in pace_only
     still = ablation.notes(ablation.parse_args(["--set", "augment.pretext_rotate_deg=0", "augment.pretext_shear=0"]),
                            "cmd", 1.0, {})
     assert "pretext view unrotated and unsheared" in still
     masked = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=mask", "model.pretext_block=0",
                                                  "--lambda-spatial", "0.5"]), "cmd", 1.0, {})
     assert "pace (weight 1) and mask (weight 0.5), heads after the last block" in masked
-    frozen = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=freeze",
-                                                 "model.spatial_pool=joints"]), "cmd", 1.0, {})
-    assert "pace (weight 1) and freeze (weight 1 on one feature vector per joint), heads after encoder block 7" in frozen
+    joint_mean = ablation.notes(ablation.parse_args(["--set", "model.spatial_pool=mean"]), "cmd", 1.0, {})
+    assert "pace (weight 1) and freeze (weight 1), heads after encoder block 7" in joint_mean
 
 
 @pytest.mark.parametrize("flag, value, field", [("--lr", "-1", "train.lr"), ("--moco-momentum", "2", "model.momentum"),

@@ -220,10 +220,12 @@ def test_configs_saved_before_the_pretext_redesign_still_load():
         del old["augment"][k]
     for k in ("pretext_shear", "pretext_rotate_deg"):
         del old["augment"][k]
+    del old["model"]["spatial_pool"]
     cfg = Config.from_dict(old)
     assert cfg.model.lambda_spatial == 0.5
     assert (cfg.augment.pretext_pace, cfg.augment.pretext_spatial) == ("crop", "rotation")
     assert (cfg.augment.pretext_shear, cfg.augment.pretext_rotate_deg) == (0.0, 0.0)
+    assert cfg.model.spatial_pool == "mean"
     assert "lambda_rot" in old["model"]                       # the caller's dict is left as it was
 
 
@@ -236,3 +238,14 @@ def test_configs_saved_before_the_pretext_view_rotation_resume_unrotated():
     assert (cfg.augment.pretext_shear, cfg.augment.pretext_rotate_deg) == (0.25, 0.0)
     assert "pretext_rotate_deg" not in old["augment"]          # the caller's dict is left as it was
     assert Config.from_dict({"augment": {"T_out": 8}}).augment.pretext_rotate_deg == 30.0   # partial: defaults
+
+
+def test_configs_saved_before_the_per_joint_spatial_head_resume_with_the_joint_mean():
+    """A run saved before model.spatial_pool existed had its spatial head on the mean over joints."""
+    from cpstn_min.config import Config
+    old = Config().to_dict()
+    old["augment"]["pretext_spatial"] = "freeze"
+    del old["model"]["spatial_pool"]
+    assert Config.from_dict(old).model.spatial_pool == "mean"
+    assert "spatial_pool" not in old["model"]                  # the caller's dict is left as it was
+    assert Config.from_dict({"model": {"hidden_channels": 8}}).model.spatial_pool == "joints"   # partial: defaults
