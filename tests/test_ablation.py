@@ -195,16 +195,25 @@ def _saved_run(tmp_path, args, variant, config):
     return run_dir
 
 
+# an old default of a field: (section, value)
+OLD_DEFAULTS = {"pretext_strides": ("augment", [1, 2]), "query_shear": ("augment", 0.25),
+                "spatial_pool": ("model", "mean"), "pretext_spatial": ("augment", "none")}
+
+
 @pytest.mark.parametrize("variant, field, trained", [("cpstn", "pretext_strides", True),
                                                      ("cpstn", "query_shear", True),
+                                                     ("cpstn", "spatial_pool", True),
                                                      ("skeletonclr", "pretext_strides", False),
+                                                     ("skeletonclr", "spatial_pool", False),
+                                                     ("skeletonclr", "pretext_spatial", False),
                                                      ("skeletonclr", "query_shear", True),
                                                      ("pretext", "query_shear", False)])
 def test_saved_run_made_under_another_config_default_is_trained_again(tmp_path, monkeypatch, variant, field, trained):
-    """Only fields the row reads count: a SkeletonCLR run never draws a pretext view."""
+    """Only fields the row reads count: a SkeletonCLR run never draws a pretext view nor builds its heads."""
     args = ablation.build_parser().parse_args(["--out-dir", str(tmp_path)])
     config = ablation.pretrain_config(args, "xsub", 1, variant, "/tmp/unused").to_dict()
-    config["augment"][field] = [1, 2] if field == "pretext_strides" else 0.25      # an old default
+    section, value = OLD_DEFAULTS[field]
+    config[section][field] = value
     run_dir = _saved_run(tmp_path, args, variant, config)
     calls = []
     monkeypatch.setattr(ablation.training, "main", lambda cfg, log: calls.append(cfg) or str(run_dir / "c.pt"))
