@@ -16,8 +16,8 @@ import torch
 from .augment import check_config as check_augment
 from .config import Config, EvalConfig
 from .encoder import STRIDES
-from .pretext import SPATIAL_POOLS
 from .errors import UsageError
+from .pretext import SPATIAL_POOLS
 
 AMP_DTYPES = ("auto", "bfloat16", "float16")   # train.amp_dtype (training/precision.py)
 
