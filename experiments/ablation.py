@@ -37,6 +37,7 @@ from cpstn_min import training  # noqa: E402
 from cpstn_min.config import Config, EvalConfig, decay_at_80pct  # noqa: E402
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
 from cpstn_min.evaluation import evaluate  # noqa: E402
+from cpstn_min.pretext import pretext_classes  # noqa: E402
 from cpstn_min.config_checks import check_config  # noqa: E402
 from cpstn_min.training.args import FLAG_OF, apply  # noqa: E402
 from cpstn_min.data import build_dataset  # noqa: E402
@@ -262,7 +263,9 @@ def pretext_text(args) -> str:
     """The pretext tasks of the CP-STN rows, as the config resolves them (defaults + --set)."""
     cfg = apply(Config(), settings_of(args.set))
     spatial = cfg.augment.pretext_spatial
-    per_joint = " on one feature vector per joint" if cfg.model.spatial_pool == "joints" and spatial != "mask" else ""
+    # the rule PretextHeads applies: only a 'spatial' classifier (not the mask decoder) reads per joint
+    reads_joints = cfg.model.spatial_pool == "joints" and "spatial" in pretext_classes(cfg.augment)
+    per_joint = " on one feature vector per joint" if reads_joints else ""
     tasks = f"pace (weight {args.lambda_pace:g})" + (
         "" if spatial == "none" else f" and {spatial} (weight {args.lambda_spatial:g}{per_joint})")
     block = cfg.model.pretext_block
