@@ -14,14 +14,17 @@ CP-STN - SkeletonCLR with its 95% confidence interval, and each pretext head's f
 training accuracy. Writes the markdown table to --results (every run's numbers in the
 .json beside it) and into README.md between `<!-- ablation:start -->` and `<!-- ablation:end -->`.
 
-Runs are resumable: each finished run leaves RUN/result.json and is skipped next time if
+Runs go side by side, one process per CPU thread by default (--jobs; experiments/parallel_runs.py),
+each writing its training output to RUN/pretrain.log. Runs are resumable: each finished run leaves RUN/result.json and is skipped next time if
 it was made with the same settings (--fresh redoes them); an interrupted pretraining
 resumes from its checkpoint. A pretrained run whose RUN/config.json differs from the
 configuration it would get now in a field it reads (a default in config.py changed since)
 is trained again (experiments/run_config.py).
 """
 import argparse
+import contextlib
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -31,6 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from cpstn_min import training  # noqa: E402
@@ -43,6 +47,7 @@ from cpstn_min.training.args import FLAG_OF, apply  # noqa: E402
 from cpstn_min.data import build_dataset  # noqa: E402
 from cpstn_min.data.synthetic.baselines import raw_joint_baselines  # noqa: E402
 from experiments.ablation_table import markdown_table, ratio_to_supervised  # noqa: E402
+from experiments.parallel_runs import run_parallel  # noqa: E402
 from experiments.run_config import saved_config_changes  # noqa: E402
 from experiments.tables import without_flags, write_between, write_json, write_text  # noqa: E402
 
@@ -57,6 +62,9 @@ VARIANTS = {
     "supervised": ("supervised ST-GCN from scratch (labels; end to end)", "supervised"),
 }
 RANDOM_INIT_OF = "cpstn"
+# --jobs: which rows start first when several runs are ready, longest first by their measured times
+# (README "Time": supervised 13.5 min, CP-STN 9.5, SkeletonCLR 7.5, pretext only 5.5, random <1)
+LONGEST_FIRST = ("supervised", "cpstn", "skeletonclr", "pretext", "random")
 # columns (for each split): name -> (header, EvalConfig fields) on frozen features: kNN, the
 # SkeletonCLR/AimCLR linear recipe (lr 3.0 on raw features), and the default probe on standardized
 # features, which converges on every encoder. The name is the key of the column's top-1 in
@@ -73,7 +81,8 @@ RUN_SETTINGS = ("epochs", "batch_size", "synthetic_train", "synthetic_val", "hid
 # what a saved run that predates a setting was made with (the SkeletonCLR/AimCLR recipe's values)
 PREDATED_SETTINGS = {"lr": 0.1, "moco_momentum": 0.999}
 RENAMED_SETTINGS = {"train_clips": "synthetic_train", "val_clips": "synthetic_val", "t_out": "frames"}
-WHERE_FLAGS = ("--out-dir", "--results", "--readme")
+# flags that say where things go or how fast they are made, not what the numbers are
+WHERE_FLAGS = ("--out-dir", "--results", "--readme", "--jobs")
 START, END = "<!-- ablation:start -->", "<!-- ablation:end -->"
 # --quick: a smaller benchmark for iterating (about a tenth of the compute), never written to the README
 QUICK = {"seeds": [1], "splits": ["xsub"], "synthetic_train": 1300, "epochs": 8, "supervised_epochs": 15,
@@ -109,6 +118,10 @@ def build_parser():
     p.add_argument("--set", nargs="+", default=[], metavar="SECTION.FIELD=VALUE",
                    help="any other pretraining setting, e.g. augment.query_rotate_deg=15 (config.py names)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="runs at once, each in its own process with an equal share of the CPU threads "
+                        "(about 1.5 GB of memory each; its training output goes to RUN/pretrain.log). "
+                        "Default: one per CPU thread torch uses on --device cpu, 1 on a GPU")
     p.add_argument("--out-dir", default="runs/ablation")
     p.add_argument("--results", default=os.path.join(ROOT, "experiments", "results", "ablation.md"))
     p.add_argument("--readme", default=os.path.join(ROOT, "README.md"),
@@ -242,6 +255,41 @@ def run_one(args, split: str, seed: int, variant: str, done: dict) -> dict:
     return result
 
 
+def run_in_worker(args, job, threads: int) -> dict:
+    """run_one in a --jobs worker process: its share of the threads, its output in RUN/pretrain.log
+    (progress bars of runs side by side would garble the terminal)."""
+    torch.set_num_threads(threads)
+    split, seed, variant = job
+    run_dir = os.path.join(args.out_dir, split, f"seed{seed}", variant)
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "pretrain.log"), "a") as out, \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        return run_one(args, split, seed, variant, {})
+
+
+def run_all(args, jobs: list) -> list:
+    """Every job's result, in jobs' order: one after another, or --jobs at a time. A random or
+    supervised row starts after its RANDOM_INIT_OF run (trained too if not asked for: it names the
+    configuration they share)."""
+    workers = min(args.jobs, len(jobs))
+    if workers <= 1:
+        done = {}
+        for job in tqdm(jobs, desc="ablation runs", unit="run"):
+            run_one(args, *job, done)
+        return [done[job] for job in jobs]
+    needs = {job: (*job[:2], RANDOM_INIT_OF) for job in jobs if isinstance(VARIANTS[job[2]][1], str)}
+    everything = list(dict.fromkeys(jobs + list(needs.values())))
+    threads = max(1, torch.get_num_threads() // workers)
+    print(f"{workers} runs at once, {threads} thread{'s' * (threads > 1)} each; "
+          f"their training output goes to RUN/pretrain.log", flush=True)
+    bar = tqdm(total=len(jobs), desc="ablation runs", unit="run")
+    results = run_parallel(functools.partial(run_in_worker, args, threads=threads), everything, workers,
+                           rank=lambda job: LONGEST_FIRST.index(job[2]), needs=needs,
+                           on_done=lambda job, result: bar.update(job in jobs))
+    bar.close()
+    return [results[job] for job in jobs]
+
+
 def raw_joint_accuracy(args, split: str) -> float:
     """Top-1 (%) of a logistic regression on raw joints of the same clips (cached per split)."""
     path = os.path.join(args.out_dir, split, "raw_joints.json")
@@ -307,6 +355,10 @@ def result_flags(argv):
 
 def parse_args(argv):
     args = build_parser().parse_args(argv)
+    if args.jobs is None:
+        args.jobs = torch.get_num_threads() if args.device == "cpu" else 1
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
     if args.quick:   # the preset, except where a flag was given
         given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
         for k, v in QUICK.items():
@@ -322,8 +374,7 @@ def main(argv=None) -> None:
     pretrain_config(args, args.splits[0], args.seeds[0], RANDOM_INIT_OF, args.out_dir)  # bad --set: stop now
     jobs = [(s, seed, v) for s in args.splits for seed in args.seeds   # random rows reuse a pretrained run
             for v in sorted(args.variants, key=lambda v: isinstance(VARIANTS[v][1], str))]
-    done = {}
-    results = [run_one(args, *job, done) for job in tqdm(jobs, desc="ablation runs", unit="run")]
+    results = run_all(args, jobs)
     raw = {s: raw_joint_accuracy(args, s) for s in args.splits}
     compute_minutes = sum(r["total_s"] for r in results) / 60   # summed over resumed sessions too
     labels = {v: VARIANTS[v][0] for v in VARIANTS}
