@@ -12,6 +12,7 @@ warm-up (it also generates and caches the synthetic clips).
 """
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -56,6 +57,7 @@ def main(argv=None):
             if round_:   # round 0 warms up
                 times[way].append(time.perf_counter() - t0)
     torch.set_num_threads(threads)
+    shutil.rmtree(scratch, ignore_errors=True)   # the runs' folders and the clip cache
     medians = {way: statistics.median(ts) for way, ts in times.items()}
     runs = len(a.seeds) * len(a.variants)
     print(f"{runs} runs ({' '.join(a.variants)}; {a.epochs} epochs, {a.synthetic_train} clips), "

@@ -15,11 +15,11 @@ training accuracy. Writes the markdown table to --results (every run's numbers i
 .json beside it) and into README.md between `<!-- ablation:start -->` and `<!-- ablation:end -->`.
 
 Runs go side by side, one process per CPU thread by default (--jobs; experiments/parallel_runs.py),
-each writing its training output to RUN/pretrain.log. Runs are resumable: each finished run leaves RUN/result.json and is skipped next time if
-it was made with the same settings (--fresh redoes them); an interrupted pretraining
-resumes from its checkpoint. A pretrained run whose RUN/config.json differs from the
-configuration it would get now in a field it reads (a default in config.py changed since)
-is trained again (experiments/run_config.py).
+each writing its training output to RUN/pretrain.log. Runs are resumable: each finished run
+leaves RUN/result.json and is skipped next time if it was made with the same settings (--fresh
+redoes them); an interrupted pretraining resumes from its checkpoint. A pretrained run whose
+RUN/config.json differs from the configuration it would get now in a field it reads (a default
+in config.py changed since) is trained again (experiments/run_config.py).
 """
 import argparse
 import contextlib
@@ -63,7 +63,8 @@ VARIANTS = {
 }
 RANDOM_INIT_OF = "cpstn"
 # --jobs: which rows start first when several runs are ready, longest first by their measured times
-# (README "Time": supervised 13.5 min, CP-STN 9.5, SkeletonCLR 7.5, pretext only 5.5, random <1)
+# (one thread each, README "Time": supervised 13.9 min, CP-STN 9.7, SkeletonCLR 7.3, pretext only
+# 5.5, random 0.4)
 LONGEST_FIRST = ("supervised", "cpstn", "skeletonclr", "pretext", "random")
 # columns (for each split): name -> (header, EvalConfig fields) on frozen features: kNN, the
 # SkeletonCLR/AimCLR linear recipe (lr 3.0 on raw features), and the default probe on standardized
