@@ -13,7 +13,8 @@ workers and on every rank. Every range comes from config.AugmentConfig:
   key      mild:   shear key_shear, crop ratio U[key_crop], rotation up to +-key_rotate_deg
   query    strong: shear query_shear, rotation up to +-query_rotate_deg about each axis, crop U[query_crop]
   pretext  labelled playback speed, spatial transform and direction, seen from a viewpoint drawn
-           like the query's (pretext_shear, pretext_rotate_deg): pretext_views.py
+           like the query's (pretext_shear, pretext_rotate_deg), or with pretext_viewpoint from the
+           query's own viewpoint turned by a labelled yaw: pretext_views.py
            (drawn after the contrastive views, from its own block of uniforms)
 
 2D clips (N,2,T,V,M), x,y in the image plane (custom data from 2D pose estimators): the
@@ -115,9 +116,10 @@ def view_ranges(cfg: AugmentConfig, name: str):
 
 
 def sample_params(L: np.ndarray, generator: torch.Generator, cfg: AugmentConfig,
-                  names: Tuple[str, ...] = CONTRASTIVE_VIEWS, planar: bool = False):
+                  names: Tuple[str, ...] = CONTRASTIVE_VIEWS, planar: bool = False, angles: bool = False):
     """Parameters of the contrastive views `names` of a batch with L (N,) valid frames ->
-    start (K,N), step (K,N), R (K,N,3,3) float64.
+    start (K,N), step (K,N), R (K,N,3,3) float64; with angles=True also the (K,N,3) rotation
+    angles in degrees that R was made with (the relative-viewpoint task turns the query's).
 
     One (K,N,11) block of uniforms from `generator`: per sample and view a crop
     ratio, a crop offset, 6 shear entries and 3 rotation angles. All views are
@@ -132,7 +134,8 @@ def sample_params(L: np.ndarray, generator: torch.Generator, cfg: AugmentConfig,
         ratio[k] = lo + (hi - lo) * u[k, :, 0]
         deg[k] = (2 * u[k, :, 8:11] - 1) * rotate_deg
     start, step = crop_to_steps(L, ratio, u[:, :, 1], cfg.T_out)
-    return start, step, view_matrices(u[:, :, 2:8], shear, deg, planar)
+    R = view_matrices(u[:, :, 2:8], shear, deg, planar)
+    return (start, step, R, deg) if angles else (start, step, R)
 
 
 def check_config(cfg: AugmentConfig) -> None:
@@ -156,6 +159,9 @@ def check_config(cfg: AugmentConfig) -> None:
                          f"got {cfg.pretext_spatial!r}")
     if not cfg.pretext_rotations_deg:
         raise ValueError("augment.pretext_rotations_deg must name at least one angle")
+    if cfg.pretext_viewpoint and len(set(cfg.pretext_viewpoint_deg)) < 2:
+        raise ValueError(f"augment.pretext_viewpoint_deg must name at least two different yaws, "
+                         f"got {cfg.pretext_viewpoint_deg}")
     for name, value in (("key_shear", cfg.key_shear), ("query_shear", cfg.query_shear),
                         ("pretext_shear", cfg.pretext_shear), ("key_rotate_deg", cfg.key_rotate_deg),
                         ("query_rotate_deg", cfg.query_rotate_deg),
@@ -197,12 +203,16 @@ def make_views(x: torch.Tensor, valid_frames: torch.Tensor, generator: torch.Gen
         raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
     C, x = x.shape[1], _with_z(x)
     vf_dev, L = _valid_frames(valid_frames, x)
-    views = {}
+    views, query_deg = {}, None
+    if pretext and cfg.pretext_viewpoint and (C == 2 or not contrastive):
+        raise ValueError("augment.pretext_viewpoint turns the contrastive query's viewpoint about the vertical "
+                         "axis: it needs 3D clips and the contrastive views")
     if contrastive:
-        start, step, R = sample_params(L, generator, cfg, planar=C == 2)
+        start, step, R, deg = sample_params(L, generator, cfg, planar=C == 2, angles=True)
         views.update(zip(CONTRASTIVE_VIEWS, _apply_all(x, vf_dev, start, step, R, cfg.T_out)))
+        query_deg = deg[CONTRASTIVE_VIEWS.index("query")]
     if pretext:
-        views.update(pretext_view(x, vf_dev, L, generator, cfg, planar=C == 2))
+        views.update(pretext_view(x, vf_dev, L, generator, cfg, planar=C == 2, query_deg=query_deg))
     return {k: v[:, :C] if v.dim() == 5 else v for k, v in views.items()}
 
 

@@ -59,6 +59,11 @@ class AugmentConfig:
     # (README "Pretext tasks"); 0 and 0 reproduce runs made before (rotation 0 draws nothing)
     pretext_shear: float = 0.5
     pretext_rotate_deg: float = 30.0
+    # relative viewpoint (a third pretext task, off by default): the pretext view is the query's
+    # viewpoint turned by one of these yaws about the vertical axis, and a head on both views'
+    # features says which (README "Pretext tasks"); the pretext view's own rotation is then unused
+    pretext_viewpoint: bool = False
+    pretext_viewpoint_deg: Tuple[float, ...] = (-60.0, -30.0, 0.0, 30.0, 60.0)
 
 
 @dataclass
@@ -78,6 +83,7 @@ class ModelConfig:
     lambda_spatial: float = 1.0
     lambda_pace: float = 1.0
     lambda_dir: float = 1.0
+    lambda_view: float = 1.0             # relative viewpoint (augment.pretext_viewpoint)
     pretext_hidden: int = 256            # hidden units of each pretext head (0 = linear head)
     # heads read features after this block (0: the last); 7 of 10: the last three blocks learn from the
     # contrastive loss only, so the speed the pace head needs is not averaged away (README "Pretext tasks")

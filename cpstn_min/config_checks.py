@@ -42,9 +42,12 @@ def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
                          f"got {m.spatial_pool!r}")
     _within(name("model.momentum"), m.momentum, 0, 1)
     _positive(name("model.temperature"), m.temperature)
-    for field in ("lambda_spatial", "lambda_pace", "lambda_dir"):
+    for field in ("lambda_spatial", "lambda_pace", "lambda_dir", "lambda_view"):
         _finite(name(f"model.{field}"), getattr(m, field))
         _at_least(name(f"model.{field}"), getattr(m, field), 0)
+    if cfg.augment.pretext_viewpoint and m.pretext and not m.contrastive:
+        raise UsageError(f"{name('augment.pretext_viewpoint')} compares the pretext view with the contrastive "
+                         f"query view: it needs the contrastive branch (drop {name('model.contrastive')})")
     _at_least(name("train.epochs"), t.epochs, 1)
     _at_least(name("train.batch_size"), t.batch_size, 1)
     _positive(name("train.lr"), t.lr)

@@ -98,6 +98,14 @@ class STGCNEncoder(nn.Module):
             x = block(x, self.A)
         return x
 
+    def continue_map(self, feature_map: torch.Tensor, after: int) -> torch.Tensor:
+        """A feature map after block `after` (forward_map(x, upto=after); 0: the last, so nothing is
+        left) -> the map after the last block: one pass can hand an intermediate map to a head and
+        still give the features."""
+        for block in self.blocks[after or len(self.blocks):]:
+            feature_map = block(feature_map, self.A)
+        return feature_map
+
     def forward(self, x: torch.Tensor, upto: int = 0) -> torch.Tensor:
         """(N,C,T,V,M) -> pooled features (N, widths[upto-1]) after block `upto` (0: the last)."""
         return pool_map(self.forward_map(x, upto), x.shape[0])

@@ -6,7 +6,8 @@ clips (N,3,T,V,M) and the pretext labels (N,) — and returns a dict of scalars:
 their scores ('acc_nce', ...: top-1 accuracy; R^2 for the 'mask' regression). Three encoder passes: query view and
 pretext view through the query encoder (the pretext view only up to
 model_cfg.pretext_block when set; the pretext-only model always uses the
-whole encoder), key view through the key encoder.
+whole encoder), key view through the key encoder. The relative-viewpoint task
+('view') also reads the query pass's feature map at model_cfg.pretext_block.
 
 Pretext loss weights: fixed lambdas, or with model_cfg.loss_weighting =
 "uncertainty" learned per task as in Kendall et al. (2018): each term becomes
@@ -25,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import AugmentConfig
-from .encoder import build_encoder
+from .encoder import build_encoder, pool_map
 from .moco import MoCo
 from .pretext import PretextHeads, pretext_classes
 
@@ -64,7 +65,11 @@ class CPSTN(nn.Module):
             self.pretext = PretextHeads(head_dim, classes, model_cfg.pretext_hidden, self.encoder_q.A.shape[1],
                                         spatial_pool=model_cfg.spatial_pool)
             self.weights = {"spatial": model_cfg.lambda_spatial, "mask": model_cfg.lambda_spatial,
-                            "pace": model_cfg.lambda_pace, "dir": model_cfg.lambda_dir}
+                            "pace": model_cfg.lambda_pace, "dir": model_cfg.lambda_dir,
+                            "view": model_cfg.lambda_view}
+            if "view" in classes and not model_cfg.contrastive:
+                raise ValueError("the relative-viewpoint task compares the pretext view with the contrastive "
+                                 "query view: it needs the contrastive branch")
             if model_cfg.loss_weighting not in ("fixed", "uncertainty"):
                 raise ValueError(f"model.loss_weighting must be fixed or uncertainty, got {model_cfg.loss_weighting!r}")
             if model_cfg.loss_weighting == "uncertainty":
@@ -75,14 +80,20 @@ class CPSTN(nn.Module):
         return list(self.encoder_q.parameters()) + list(self.projector.parameters())
 
     def forward(self, views: dict) -> Dict[str, torch.Tensor]:
-        out, loss = {}, 0.0
+        out, loss, query_map = {}, 0.0, None
         if self.cfg.contrastive:
-            q = F.normalize(self.projector(self.encoder_q(views["query"])).float(), dim=1)  # (N,C)
+            if self.cfg.pretext and "view" in self.pretext.heads:   # one query pass, its block map kept
+                query_map = self.encoder_q.forward_map(views["query"], upto=self.pretext_block)
+                features = pool_map(self.encoder_q.continue_map(query_map, self.pretext_block),
+                                    views["query"].shape[0])
+            else:
+                features = self.encoder_q(views["query"])
+            q = F.normalize(self.projector(features).float(), dim=1)  # (N,C)
             out["nce"], out["acc_nce"] = self.moco(q, views["key"], self.query_params())
             loss = loss + out["nce"]
         if self.cfg.pretext:
             feature_map = self.encoder_q.forward_map(views["pretext"], upto=self.pretext_block)
-            for name, (term, acc) in self.pretext(feature_map, views).items():
+            for name, (term, acc) in self.pretext(feature_map, views, query_map).items():
                 out[name], out[f"acc_{name}"] = term, acc
                 if self.cfg.loss_weighting == "uncertainty":
                     s = self.log_vars[name]

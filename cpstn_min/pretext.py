@@ -7,11 +7,14 @@ pooled features (N,D) -> logits (N,classes); with spatial_pool "joints" the spat
 reads the feature map averaged over time only, (N,D*V): averaged over the joints too, which part
 was frozen or swapped is no longer in the features. 'mask' = where the joints of a body part
 that was masked out of the view are: a per-joint decoder on the feature map (masked_part.py).
+'view' = by which yaw the pretext view's viewpoint was turned from the contrastive query's: a
+classifier on both views' features side by side (pooled as the spatial head's), so it needs the
+query's feature map at the same block.
 Every head returns (loss, score): the classifiers' score is top-1 accuracy, the mask
 head's the fraction of the masked joints' variance it explains (R^2; 0 = predicting
 their mean).
 """
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -19,9 +22,10 @@ import torch.nn.functional as F
 
 from .encoder import pool_map
 from .masked_part import MaskedPartHead
-from .pretext_views import mask_parts, pace_classes, spatial_classes
+from .pretext_views import mask_parts, pace_classes, spatial_classes, viewpoint_classes
 
-LABEL_KEYS = {"spatial": "spatial_label", "pace": "pace_label", "dir": "dir_label", "mask": "mask_label"}
+LABEL_KEYS = {"spatial": "spatial_label", "pace": "pace_label", "dir": "dir_label", "mask": "mask_label",
+              "view": "view_label"}
 SPATIAL_POOLS = ("mean", "joints")   # model.spatial_pool
 
 
@@ -34,6 +38,8 @@ def pretext_classes(augment_cfg) -> Dict[str, int]:
         classes["spatial"] = spatial_classes(augment_cfg)
     if augment_cfg.pretext_reverse:
         classes["dir"] = 2
+    if viewpoint_classes(augment_cfg):
+        classes["view"] = viewpoint_classes(augment_cfg)
     return classes
 
 
@@ -59,24 +65,39 @@ class PretextHeads(nn.Module):
             raise ValueError(f"unknown pretext tasks {sorted(unknown)}; known: {sorted(LABEL_KEYS)}")
         if spatial_pool not in SPATIAL_POOLS:
             raise ValueError(f"spatial_pool must be one of {SPATIAL_POOLS}, got {spatial_pool!r}")
-        self.per_joint = {"spatial"} & set(classes) if spatial_pool == "joints" else set()
+        self.per_joint = {"spatial", "view"} & set(classes) if spatial_pool == "joints" else set()
         in_dims = {name: feature_dim * num_joints if name in self.per_joint else feature_dim for name in classes}
+        if "view" in in_dims:
+            in_dims["view"] *= 2                                  # pretext and query features side by side
         self.heads = nn.ModuleDict({name: MaskedPartHead(feature_dim, hidden, num_joints) if name == "mask"
                                     else head(in_dims[name], n, hidden) for name, n in classes.items()})
 
-    def forward(self, feature_map: torch.Tensor, views: dict) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
-        """feature_map (N*M,C,T',V) of the pretext view, views with '<task>_label' (N,) int64
+    def pool(self, name: str, feature_map: torch.Tensor, N: int) -> torch.Tensor:
+        """What the head of task `name` reads of a feature map: (N,C*V) per joint or (N,C)."""
+        return joint_pool(feature_map, N) if name in self.per_joint else pool_map(feature_map, N)
+
+    def forward(self, feature_map: torch.Tensor, views: dict,
+                query_map: Optional[torch.Tensor] = None) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
+        """feature_map (N*M,C,T',V) of the pretext view, views with '<task>_label' (N,) int64,
+        query_map: the query view's feature map at the same block (the 'view' task)
         -> {task: (loss, score)}."""
         N = views["pace_label"].shape[0]
-        pooled = pool_map(feature_map, N) if set(self.heads) - {"mask"} - self.per_joint else None
-        joints = joint_pool(feature_map, N) if self.per_joint else None
+        if "view" in self.heads and query_map is None:
+            raise ValueError("the relative-viewpoint head needs query_map, the query view's feature map")
+        pooled = {}                                               # one pooling per kind, shared by the heads
         out = {}
         for name, h in self.heads.items():
             if name == "mask":
                 out[name] = h(feature_map, views)
                 continue
+            kind = name in self.per_joint
+            if kind not in pooled:
+                pooled[kind] = self.pool(name, feature_map, N)
+            features = pooled[kind]
+            if name == "view":
+                features = torch.cat([features, self.pool(name, query_map, N)], 1)
             labels = views[LABEL_KEYS[name]].to(feature_map.device)
-            logits = h(joints if name in self.per_joint else pooled).float()   # (N,classes)
+            logits = h(features).float()   # (N,classes)
             acc = (logits.detach().argmax(dim=1) == labels).float().mean()
             out[name] = (F.cross_entropy(logits, labels), acc)
         return out

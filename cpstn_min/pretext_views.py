@@ -33,6 +33,11 @@ Spatial label, cfg.pretext_spatial:
              an upright body gives the answer away through the gravity direction.
   "none"     no spatial task.
 Direction (cfg.pretext_reverse): dir_label 1 plays the view backwards.
+Relative viewpoint (cfg.pretext_viewpoint, needs the contrastive views): the pretext view is
+seen from the query's viewpoint turned by cfg.pretext_viewpoint_deg[view_label] about the
+vertical (y) axis, R = Ry(yaw) @ R_query_rotation @ own shear; a head on both views' features
+says which yaw (pretext.py). Only the body's orientation relative to the other view tells,
+so the encoder has to represent how a body looks when the camera moves round it.
 
 Viewpoint (cfg.pretext_shear, cfg.pretext_rotate_deg): a shear and a rotation about each axis,
 drawn as for the contrastive query, so the labels must be read from any viewpoint.
@@ -40,11 +45,12 @@ drawn as for the contrastive query, so the labels must be read from any viewpoin
 Parameters come from one (N,10) block of uniforms of the caller's generator:
 pace class, start offset, spatial class, direction, 6 shear entries; with
 cfg.pretext_rotate_deg > 0 an (N,3) block of angles follows (none is drawn at 0, so
-configs without it replay exactly); "swap" then draws one batch offset r in 1..N-1
+configs without it replay exactly), with cfg.pretext_viewpoint an (N,) block for the yaw
+class (unused angles are still drawn, so the other draws do not move); "swap" then draws one batch offset r in 1..N-1
 (the donor of sample n is n + r mod N). The view is one
 `ops.skeleton_augment` call (reflect=True for ping-pong playback in stride mode).
 """
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -72,6 +78,11 @@ def spatial_classes(cfg: AugmentConfig) -> int:
 def mask_parts(cfg: AugmentConfig) -> int:
     """Number of body parts the "mask" task chooses from (0: another spatial task)."""
     return PART_CLASSES - 1 if cfg.pretext_spatial == "mask" else 0
+
+
+def viewpoint_classes(cfg: AugmentConfig) -> int:
+    """Number of relative-viewpoint classes (0: the task is off)."""
+    return len(cfg.pretext_viewpoint_deg) if cfg.pretext_viewpoint else 0
 
 
 def pace_classes(cfg: AugmentConfig) -> int:
@@ -116,11 +127,14 @@ def _classes(u: np.ndarray, k: int) -> np.ndarray:
 
 
 def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, generator: torch.Generator,
-                 cfg: AugmentConfig, planar: bool = False) -> Dict[str, torch.Tensor]:
+                 cfg: AugmentConfig, planar: bool = False,
+                 query_deg: Optional[np.ndarray] = None) -> Dict[str, torch.Tensor]:
     """valid_frames (N,) int64 on x's device, L the same as float64 numpy ->
-    {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' when on;
-    "mask": 'mask_label' and 'mask_target' (the view before masking)}.
-    planar: x holds 2D clips padded with a zero z (augment.make_views); the shear stays in-plane."""
+    {'pretext': (N,3,T_p,V,M), 'pace_label', and 'spatial_label' / 'dir_label' / 'view_label'
+    when on; "mask": 'mask_label' and 'mask_target' (the view before masking)}.
+    planar: x holds 2D clips padded with a zero z (augment.make_views); the shear stays in-plane.
+    query_deg: (N,3) rotation angles of the contrastive query (augment.sample_params), which
+    cfg.pretext_viewpoint needs."""
     from .augment import axis_rotation, crop_to_steps, view_matrices
     N, V, T_p = x.shape[0], x.shape[3], view_frames(cfg)
     u = torch.rand(N, UNIFORMS, generator=generator, dtype=torch.float64).numpy()
@@ -138,7 +152,16 @@ def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, gen
     deg = None                                     # no angles are drawn at 0: earlier runs replay
     if cfg.pretext_rotate_deg > 0:
         deg = (2 * torch.rand(N, 3, generator=generator, dtype=torch.float64).numpy() - 1) * cfg.pretext_rotate_deg
+    if cfg.pretext_viewpoint:
+        if query_deg is None or planar:
+            raise ValueError("augment.pretext_viewpoint needs 3D clips and the query's rotation angles (query_deg)")
+        labels["view_label"] = _classes(torch.rand(N, generator=generator, dtype=torch.float64).numpy(),
+                                        viewpoint_classes(cfg))
+        yaw = np.asarray(cfg.pretext_viewpoint_deg, dtype=np.float64)[labels["view_label"]]
+        deg = query_deg
     R = view_matrices(u[:, 4:10], cfg.pretext_shear, deg, planar)
+    if cfg.pretext_viewpoint:
+        R = axis_rotation(yaw, 1) @ R
     n_spatial = spatial_classes(cfg)
     if n_spatial:
         labels["spatial_label"] = _classes(u[:, 2], n_spatial)

@@ -317,6 +317,9 @@ def pretext_text(args) -> str:
     per_joint = " on one feature vector per joint" if reads_joints else ""
     tasks = f"pace (weight {args.lambda_pace:g})" + (
         "" if spatial == "none" else f" and {spatial} (weight {args.lambda_spatial:g}{per_joint})")
+    if cfg.augment.pretext_viewpoint:
+        yaws = "/".join(f"{d:g}" for d in cfg.augment.pretext_viewpoint_deg)
+        tasks += f" and relative viewpoint (yaw {yaws}° from the query's, weight {cfg.model.lambda_view:g})"
     block = cfg.model.pretext_block
     a = cfg.augment
     view = (f", pretext view rotated up to ±{a.pretext_rotate_deg:g}° about each axis and sheared {a.pretext_shear:g}"

@@ -196,6 +196,10 @@ def test_table_notes_name_the_pretext_tasks_the_runs_used():
            "block 7, pretext view rotated up to ±30° about each axis and sheared 0.5" in default
     pace_only = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=none"]), "cmd", 1.0, {})
     assert "pretext pace (weight 1), heads after" in pace_only and "freeze" not in pace_only
+    assert "viewpoint" not in default
+    view = ablation.notes(ablation.parse_args(["--set", "augment.pretext_viewpoint=true", "model.lambda_view=0.5"]),
+                          "cmd", 1.0, {})
+    assert "and relative viewpoint (yaw -60/-30/0/30/60° from the query's, weight 0.5), heads after" in view
     still = ablation.notes(ablation.parse_args(["--set", "augment.pretext_rotate_deg=0", "augment.pretext_shear=0"]),
                            "cmd", 1.0, {})
     assert "pretext view unrotated and unsheared" in still

@@ -82,6 +82,13 @@ def test_train_rejects_a_bad_number_naming_its_flag(capsys, workdir, flag, value
     assert not os.path.exists(workdir / "never")   # rejected before anything is written
 
 
+def test_the_viewpoint_task_without_the_contrastive_views_is_refused(capsys, workdir):
+    rc = train.cli(["--config", str(workdir / "tiny.json"), "--out-dir", str(workdir / "never"),
+                    "--pretext-viewpoint", "--no-contrastive"])
+    one_line(capsys, rc, 2, "--pretext-viewpoint", "--no-contrastive")
+    assert not os.path.exists(workdir / "never")
+
+
 @pytest.mark.parametrize("section,field,value,fragment", [
     ("train", "epochs", "3", "must be an integer"),
     ("train", "lr", "fast", "must be a number"),

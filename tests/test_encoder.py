@@ -30,6 +30,16 @@ def test_output_shape_and_parameter_count():
     assert enc.forward_map(x).shape == (4, 256, 13, 25)
 
 
+def test_a_pass_split_at_a_block_gives_the_same_map():
+    """continue_map(forward_map(x, k), k) is forward_map(x): a head can read block k of the same pass."""
+    torch.manual_seed(0)
+    enc = STGCNEncoder(hidden_channels=4, feature_dim=16).eval()
+    x = torch.randn(2, 3, 16, 25, 2)
+    whole = enc.forward_map(x)
+    for k in (0, 1, 7, 10):
+        torch.testing.assert_close(enc.continue_map(enc.forward_map(x, upto=k), k), whole)
+
+
 def test_openpose_layout_and_width():
     enc = STGCNEncoder(hidden_channels=8, feature_dim=64, layout="openpose", strategy="uniform")
     assert sum(p.numel() for p in enc.parameters()) == expected_parameter_count(h=8, feature_dim=64, K=1, V=18)

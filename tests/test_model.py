@@ -249,3 +249,37 @@ def test_configs_saved_before_the_per_joint_spatial_head_resume_with_the_joint_m
     assert Config.from_dict(old).model.spatial_pool == "mean"
     assert "spatial_pool" not in old["model"]                  # the caller's dict is left as it was
     assert Config.from_dict({"model": {"hidden_channels": 8}}).model.spatial_pool == "joints"   # partial: defaults
+
+
+def test_viewpoint_head_reads_the_pretext_and_query_maps_at_the_pretext_block():
+    """The 'view' head reads both views' block-k features side by side; its loss trains the query
+    encoder through the query pass too, and the query still gets its full-encoder features."""
+    torch.manual_seed(0)
+    classes = {**CLASSES, "view": 5}
+    model = CPSTN(tiny_cfg(pretext_block=7, spatial_pool="joints"), queue_size=16, classes=classes)
+    C7 = model.encoder_q.widths[6]
+    assert model.pretext.heads["view"][0].in_features == 2 * C7 * V
+    v = views()
+    v["view_label"] = torch.randint(0, 5, (N,), generator=torch.Generator().manual_seed(1))
+    v["query"].requires_grad_(True)
+    out = model(v)
+    assert {"view", "acc_view"} <= set(out)
+    out["view"].backward()
+    assert v["query"].grad.abs().sum() > 0                    # the query pass feeds the head
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.encoder_q.blocks[7:].parameters())
+    with pytest.raises(ValueError, match="contrastive"):
+        CPSTN(tiny_cfg(contrastive=False), queue_size=16, classes=classes)
+    with pytest.raises(ValueError, match="query_map"):
+        model.pretext(model.encoder_q.forward_map(v["pretext"], upto=7), v)
+
+
+def test_viewpoint_task_keeps_the_contrastive_loss_as_it_was():
+    """Splitting the query pass at the pretext block leaves its features, so the InfoNCE term
+    is the one a model without the head computes."""
+    torch.manual_seed(0)
+    with_view = CPSTN(tiny_cfg(pretext_block=7), queue_size=16, classes={**CLASSES, "view": 5})
+    plain = CPSTN(tiny_cfg(pretext_block=7), queue_size=16, classes=CLASSES)
+    plain.load_state_dict({k: v for k, v in with_view.state_dict().items() if ".view." not in k})
+    v = views()
+    v["view_label"] = torch.zeros(N, dtype=torch.long)
+    torch.testing.assert_close(with_view(v)["nce"], plain(v)["nce"])

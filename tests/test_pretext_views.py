@@ -206,3 +206,53 @@ def test_rotated_pretext_view_of_2d_clips_turns_in_the_image_plane():
     assert turned.shape == plain.shape == (16, 2, 16, 25, 2)
     torch.testing.assert_close(turned.norm(dim=1), plain.norm(dim=1))          # a turn about the camera axis
     assert (turned - plain).abs().amax() > 1e-2
+
+
+def still_clips(N, T, L, V=25, M=2, seed=0):
+    """Clips holding one random pose for their L valid frames: every crop and stride reads it."""
+    pose = torch.from_numpy(np.random.default_rng(seed).uniform(-1, 1, (N, 3, 1, V, M)))
+    x = pose.expand(N, 3, T, V, M).clone()
+    x[:, :, L:] = 0
+    return x
+
+
+def test_viewpoint_view_is_the_query_turned_by_the_labelled_yaw():
+    """pretext_viewpoint: with no shear the pretext view is exactly the query view turned about the
+    vertical axis by pretext_viewpoint_deg[view_label], whatever the query's own rotation."""
+    N, yaws = 40, (-60.0, -30.0, 0.0, 30.0, 60.0)
+    cfg = AugmentConfig(T_out=8, key_shear=0.0, query_shear=0.0, pretext_shear=0.0, pretext_spatial="none",
+                        pretext_viewpoint=True, pretext_viewpoint_deg=yaws)
+    x = still_clips(N, 60, 50)
+    views = augment.make_views(x, torch.full((N,), 50), gen(4), cfg)
+    labels = views["view_label"]
+    assert sorted(labels.unique().tolist()) == list(range(len(yaws)))
+    R = torch.from_numpy(augment.axis_rotation(np.asarray(yaws)[labels.numpy()], 1))     # (N,3,3) about y
+    Q, P = views["query"].reshape(N, 3, -1), views["pretext"].reshape(N, 3, -1)
+    torch.testing.assert_close(P, R @ Q, atol=1e-9, rtol=1e-9)
+    assert (views["query"] - x[:, :, :8]).abs().amax() > 0.1          # the query itself was turned
+    zero = labels == yaws.index(0.0)
+    assert zero.any() and not zero.all()
+    torch.testing.assert_close(P[zero], Q[zero], atol=1e-9, rtol=1e-9)
+
+
+def test_viewpoint_task_needs_3d_clips_the_query_and_two_yaws():
+    cfg = AugmentConfig(T_out=8, pretext_viewpoint=True)
+    x = smooth_clips(4, 30, 30)
+    with pytest.raises(ValueError, match="pretext_viewpoint"):
+        augment.make_views(x[:, :2], torch.full((4,), 30), gen(), cfg)
+    with pytest.raises(ValueError, match="pretext_viewpoint"):
+        augment.make_views(x, torch.full((4,), 30), gen(), cfg, contrastive=False)
+    with pytest.raises(ValueError, match="pretext_viewpoint_deg"):
+        augment.make_views(x, torch.full((4,), 30), gen(), AugmentConfig(pretext_viewpoint=True,
+                                                                         pretext_viewpoint_deg=(30.0, 30.0)))
+
+
+def test_viewpoint_off_leaves_every_view_as_before():
+    """The task off draws nothing more, so runs made before it replay; on, the contrastive views
+    and the pace labels stay those of the same generator state."""
+    x = smooth_clips(8, 60, 60)
+    before = augment.make_views(x, torch.full((8,), 60), gen(6), AugmentConfig(T_out=16))
+    on = augment.make_views(x, torch.full((8,), 60), gen(6), AugmentConfig(T_out=16, pretext_viewpoint=True))
+    for name in ("key", "query", "pace_label", "spatial_label"):
+        assert torch.equal(before[name], on[name])
+    assert "view_label" not in before and "view_label" in on

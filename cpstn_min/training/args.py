@@ -31,6 +31,8 @@ FLAGS = [
     ("--cache-dir", "data.cache_dir", str, "where generated (synthetic) or converted (NTU) arrays are cached"),
     ("--frames", "augment.T_out", int, "frames of every view (clips are resampled to this length)"),
     ("--pretext-reverse", "augment.pretext_reverse=True", None, "also predict playback direction"),
+    ("--pretext-viewpoint", "augment.pretext_viewpoint=True", None, "also predict by which yaw the pretext "
+                                                                   "view was turned from the query's viewpoint"),
     ("--pretext-spatial", "augment.pretext_spatial", str, "spatial pretext task: none | freeze | swap | mask | rotation"),
     ("--pretext-rotate-deg", "augment.pretext_rotate_deg", float, "rotate the pretext view up to +-this many "
                                                                   "degrees about each axis (0: not at all)"),
