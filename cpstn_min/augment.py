@@ -204,9 +204,6 @@ def make_views(x: torch.Tensor, valid_frames: torch.Tensor, generator: torch.Gen
     C, x = x.shape[1], _with_z(x)
     vf_dev, L = _valid_frames(valid_frames, x)
     views, query_deg = {}, None
-    if pretext and cfg.pretext_viewpoint and (C == 2 or not contrastive):
-        raise ValueError("augment.pretext_viewpoint turns the contrastive query's viewpoint about the vertical "
-                         "axis: it needs 3D clips and the contrastive views")
     if contrastive:
         start, step, R, deg = sample_params(L, generator, cfg, planar=C == 2, angles=True)
         views.update(zip(CONTRASTIVE_VIEWS, _apply_all(x, vf_dev, start, step, R, cfg.T_out)))

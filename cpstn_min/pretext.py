@@ -84,16 +84,14 @@ class PretextHeads(nn.Module):
         N = views["pace_label"].shape[0]
         if "view" in self.heads and query_map is None:
             raise ValueError("the relative-viewpoint head needs query_map, the query view's feature map")
-        pooled = {}                                               # one pooling per kind, shared by the heads
+        pooled = pool_map(feature_map, N) if set(self.heads) - {"mask"} - self.per_joint else None
+        joints = joint_pool(feature_map, N) if self.per_joint else None
         out = {}
         for name, h in self.heads.items():
             if name == "mask":
                 out[name] = h(feature_map, views)
                 continue
-            kind = name in self.per_joint
-            if kind not in pooled:
-                pooled[kind] = self.pool(name, feature_map, N)
-            features = pooled[kind]
+            features = joints if name in self.per_joint else pooled
             if name == "view":
                 features = torch.cat([features, self.pool(name, query_map, N)], 1)
             labels = views[LABEL_KEYS[name]].to(feature_map.device)

@@ -154,7 +154,8 @@ def pretext_view(x: torch.Tensor, valid_frames: torch.Tensor, L: np.ndarray, gen
         deg = (2 * torch.rand(N, 3, generator=generator, dtype=torch.float64).numpy() - 1) * cfg.pretext_rotate_deg
     if cfg.pretext_viewpoint:
         if query_deg is None or planar:
-            raise ValueError("augment.pretext_viewpoint needs 3D clips and the query's rotation angles (query_deg)")
+            raise ValueError("augment.pretext_viewpoint turns the contrastive query's viewpoint about the vertical "
+                             "axis: it needs 3D clips and the contrastive views (the query's angles, query_deg)")
         labels["view_label"] = _classes(torch.rand(N, generator=generator, dtype=torch.float64).numpy(),
                                         viewpoint_classes(cfg))
         yaw = np.asarray(cfg.pretext_viewpoint_deg, dtype=np.float64)[labels["view_label"]]

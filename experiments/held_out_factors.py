@@ -20,7 +20,6 @@ number as JSON.
 """
 import argparse
 import dataclasses
-import json
 import os
 import sys
 
@@ -31,7 +30,7 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cpstn_min.config import PROBE_LR, decay_at_80pct  # noqa: E402
+from cpstn_min.config import EvalConfig  # noqa: E402
 from cpstn_min.data import build_dataset  # noqa: E402
 from cpstn_min.data.synthetic.splits import XVIEW_VAL_YAW, performer_pool  # noqa: E402
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
@@ -41,10 +40,11 @@ from cpstn_min.evaluation.linear import train_linear_probe  # noqa: E402
 from cpstn_min.pretrained import load_pretrained_encoder  # noqa: E402
 
 from experiments.stats import difference_cell  # noqa: E402
+from experiments.tables import write_json  # noqa: E402
 
 GROUPS = ("seen", "unseen")
 COLUMNS = ("knn", "probe")
-PROBE_EPOCHS = 100
+PROTOCOLS = EvalConfig().with_epochs(100)   # eval.py's kNN and default probe, 100 epochs as in the ablation
 OTHER_SPLIT = {"xsub": "xview", "xview": "xsub"}
 FACTOR = {"xsub": "performer", "xview": "camera"}         # what each split holds out
 
@@ -93,12 +93,14 @@ def evaluate_run(run: str, progress: bool) -> dict:
     groups = (performer_groups(np.asarray(test_set.performers), performer_pool("xsub", True)) if split == "xsub"
               else camera_groups(np.asarray(test_set.camera_yaw)))
     C = train_set.num_classes
-    probe = train_linear_probe(train_x, train_y, test_x, test_y, C, PROBE_EPOCHS, PROBE_LR["standardized"],
-                               milestones=decay_at_80pct(PROBE_EPOCHS), seed=cfg.train.seed,
-                               progress=progress, standardize=True)
+    e = PROTOCOLS
+    probe = train_linear_probe(train_x, train_y, test_x, test_y, C, e.linear_epochs, e.probe_lr, e.linear_momentum,
+                               e.linear_milestones, e.linear_batch_size, cfg.train.seed, progress,
+                               standardize=e.linear_probe == "standardized")
+    knn = knn_scores(train_x, train_y, test_x, C, e.knn_k, e.knn_temperature)
     return {"run": run, "variant": variant_of(cfg), "seed": cfg.train.seed, "split": split,
             "factor": FACTOR[split], "clips": {g: int(m.sum()) for g, m in groups.items()},
-            "knn": top1_by_group(knn_scores(train_x, train_y, test_x, C), test_y, groups),
+            "knn": top1_by_group(knn, test_y, groups),
             "probe": top1_by_group(probe["test_logits"], test_y, groups)}
 
 
@@ -135,8 +137,7 @@ def main(argv=None) -> int:
     for line in paired_lines(results):
         print(line)
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"results": results}, f, indent=2)
+        write_json(args.out, {"results": results})
     return 0
 
 
