@@ -89,6 +89,21 @@ def test_the_viewpoint_task_without_the_contrastive_views_is_refused(capsys, wor
     assert not os.path.exists(workdir / "never")
 
 
+@pytest.mark.parametrize("values,fragment", [
+    ({"model": {"lambda_view": -1.0}}, "model.lambda_view"),
+    ({"model": {"lambda_view": math.nan}}, "model.lambda_view"),
+    ({"augment": {"pretext_viewpoint": True, "pretext_viewpoint_deg": [30.0, 30.0]}}, "augment.pretext_viewpoint_deg"),
+    ({"augment": {"pretext_viewpoint": "yes"}}, "augment.pretext_viewpoint")])
+def test_train_rejects_a_bad_viewpoint_setting_in_a_config_file(capsys, workdir, tmp_path, values, fragment):
+    config = json.loads((workdir / "tiny.json").read_text())
+    for section, fields in values.items():
+        config[section].update(fields)
+    (tmp_path / "bad.json").write_text(json.dumps(config))
+    rc = train.cli(["--config", str(tmp_path / "bad.json"), "--out-dir", str(tmp_path / "never")])
+    one_line(capsys, rc, 2, fragment)
+    assert not os.path.exists(tmp_path / "never")
+
+
 @pytest.mark.parametrize("section,field,value,fragment", [
     ("train", "epochs", "3", "must be an integer"),
     ("train", "lr", "fast", "must be a number"),
