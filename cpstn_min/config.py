@@ -89,6 +89,11 @@ class ModelConfig:
     # contrastive loss only, so the speed the pace head needs is not averaged away (README "Pretext tasks")
     pretext_block: int = 7
     loss_weighting: str = "fixed"        # fixed (the lambdas) | uncertainty (learned per task)
+    # every pretext weight is multiplied by a factor that moves from start to end over training
+    # along a half cosine (training/pretext_weight.py); 1 and 1: fixed weights. 1 and 0: the
+    # pretext tasks shape the early features and then leave the encoder to the contrastive loss
+    pretext_weight_start: float = 1.0
+    pretext_weight_end: float = 1.0
     # what the spatial classifier (freeze, swap, rotation) reads: "joints" = features averaged over
     # time only, one vector per joint, so which body part was changed stays locatable; "mean" =
     # averaged over joints too, as the pace head (before this field: no spatial task learned so)

@@ -42,7 +42,8 @@ def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
                          f"got {m.spatial_pool!r}")
     _within(name("model.momentum"), m.momentum, 0, 1)
     _positive(name("model.temperature"), m.temperature)
-    for field in ("lambda_spatial", "lambda_pace", "lambda_dir", "lambda_view"):
+    for field in ("lambda_spatial", "lambda_pace", "lambda_dir", "lambda_view", "pretext_weight_start",
+                  "pretext_weight_end"):
         _finite(name(f"model.{field}"), getattr(m, field))
         _at_least(name(f"model.{field}"), getattr(m, field), 0)
     if cfg.augment.pretext_viewpoint and m.pretext and not m.contrastive:

@@ -9,7 +9,7 @@ model_cfg.pretext_block when set; the pretext-only model always uses the
 whole encoder), key view through the key encoder. The relative-viewpoint task
 ('view') also reads the query pass's feature map at model_cfg.pretext_block.
 
-Pretext loss weights: fixed lambdas, or with model_cfg.loss_weighting =
+Pretext loss weights: fixed lambdas (times the schedule's pretext_scale), or with model_cfg.loss_weighting =
 "uncertainty" learned per task as in Kendall et al. (2018): each term becomes
 exp(-s) * CE + s with a learned log-variance s, so a task the encoder cannot
 (yet) improve is turned down instead of dominating the shared encoder.
@@ -79,7 +79,8 @@ class CPSTN(nn.Module):
         """Parameters of the query network in the order of the key network's."""
         return list(self.encoder_q.parameters()) + list(self.projector.parameters())
 
-    def forward(self, views: dict) -> Dict[str, torch.Tensor]:
+    def forward(self, views: dict, pretext_scale: float = 1.0) -> Dict[str, torch.Tensor]:
+        """pretext_scale multiplies every pretext weight (the schedule of training/pretext_weight.py)."""
         out, loss, query_map = {}, 0.0, None
         if self.cfg.contrastive:
             if self.cfg.pretext and "view" in self.pretext.heads:   # one query pass, its block map kept
@@ -97,8 +98,8 @@ class CPSTN(nn.Module):
                 out[name], out[f"acc_{name}"] = term, acc
                 if self.cfg.loss_weighting == "uncertainty":
                     s = self.log_vars[name]
-                    loss = loss + self.weights[name] * (torch.exp(-s) * term + s)
+                    loss = loss + self.weights[name] * pretext_scale * (torch.exp(-s) * term + s)
                 else:
-                    loss = loss + self.weights[name] * term
+                    loss = loss + self.weights[name] * pretext_scale * term
         out["loss"] = loss
         return out

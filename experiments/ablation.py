@@ -320,6 +320,12 @@ def pretext_text(args) -> str:
     if cfg.augment.pretext_viewpoint:
         yaws = "/".join(f"{d:g}" for d in cfg.augment.pretext_viewpoint_deg)
         tasks += f" and relative viewpoint (yaw {yaws}° from the query's, weight {cfg.model.lambda_view:g})"
+    m = cfg.model
+    if m.pretext_weight_start != m.pretext_weight_end:
+        tasks += (f", every weight times a factor going from {m.pretext_weight_start:g} to "
+                  f"{m.pretext_weight_end:g} over training (half cosine)")
+    elif m.pretext_weight_start != 1:
+        tasks += f", every weight times {m.pretext_weight_start:g}"
     block = cfg.model.pretext_block
     a = cfg.augment
     view = (f", pretext view rotated up to ±{a.pretext_rotate_deg:g}° about each axis and sheared {a.pretext_shear:g}"

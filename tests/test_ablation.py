@@ -206,6 +206,13 @@ def test_table_notes_name_the_pretext_tasks_the_runs_used():
     masked = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=mask", "model.pretext_block=0",
                                                  "--lambda-spatial", "0.5"]), "cmd", 1.0, {})
     assert "pace (weight 1) and mask (weight 0.5), heads after the last block" in masked
+    assert "over training" not in default
+    decay = ablation.notes(ablation.parse_args(["--set", "model.pretext_weight_end=0"]), "cmd", 1.0, {})
+    assert "freeze (weight 1 on one feature vector per joint), every weight times a factor going from 1 to 0 " \
+           "over training (half cosine), heads after" in decay
+    halved = ablation.notes(ablation.parse_args(["--set", "model.pretext_weight_start=0.5",
+                                                 "model.pretext_weight_end=0.5"]), "cmd", 1.0, {})
+    assert "every weight times 0.5, heads after" in halved
     joint_mean = ablation.notes(ablation.parse_args(["--set", "model.spatial_pool=mean"]), "cmd", 1.0, {})
     assert "pace (weight 1) and freeze (weight 1), heads after encoder block 7" in joint_mean
 
@@ -229,7 +236,8 @@ def _saved_run(tmp_path, args, variant, config):
 
 # an old default of a field: (section, value)
 OLD_DEFAULTS = {"pretext_strides": ("augment", [1, 2]), "query_shear": ("augment", 0.25),
-                "spatial_pool": ("model", "mean"), "pretext_spatial": ("augment", "none")}
+                "spatial_pool": ("model", "mean"), "pretext_spatial": ("augment", "none"),
+                "pretext_weight_end": ("model", 0.0)}
 
 
 @pytest.mark.parametrize("variant, field, trained", [("cpstn", "pretext_strides", True),
@@ -238,6 +246,8 @@ OLD_DEFAULTS = {"pretext_strides": ("augment", [1, 2]), "query_shear": ("augment
                                                      ("skeletonclr", "pretext_strides", False),
                                                      ("skeletonclr", "spatial_pool", False),
                                                      ("skeletonclr", "pretext_spatial", False),
+                                                     ("cpstn", "pretext_weight_end", True),
+                                                     ("skeletonclr", "pretext_weight_end", False),
                                                      ("skeletonclr", "query_shear", True),
                                                      ("pretext", "query_shear", False)])
 def test_saved_run_made_under_another_config_default_is_trained_again(tmp_path, monkeypatch, variant, field, trained):

@@ -75,7 +75,8 @@ def a_dead_pid() -> int:
     ("--frames", "0"), ("--num-workers", "-1"), ("--moco-momentum", "5"), ("--save-every", "-1"),
     ("--lr-steps", "-3"), ("--temperature", "0"), ("--temperature", "nan"), ("--feature-dim", "0"),
     ("--weight-decay", "-1"), ("--lambda-pace", "nan"), ("--seed", "-1"), ("--pretext-block", "11"),
-    ("--pretext-block", "-1"), ("--pretext-spatial", "shuffle"), ("--spatial-pool", "max")])
+    ("--pretext-block", "-1"), ("--pretext-spatial", "shuffle"), ("--spatial-pool", "max"),
+    ("--pretext-weight-end", "-1"), ("--pretext-weight-start", "nan")])
 def test_train_rejects_a_bad_number_naming_its_flag(capsys, workdir, flag, value):
     rc = train.cli(["--config", str(workdir / "tiny.json"), "--out-dir", str(workdir / "never"), flag, value])
     one_line(capsys, rc, 2, flag, value)
@@ -93,8 +94,10 @@ def test_the_viewpoint_task_without_the_contrastive_views_is_refused(capsys, wor
     ({"model": {"lambda_view": -1.0}}, "model.lambda_view"),
     ({"model": {"lambda_view": math.nan}}, "model.lambda_view"),
     ({"augment": {"pretext_viewpoint": True, "pretext_viewpoint_deg": [30.0, 30.0]}}, "augment.pretext_viewpoint_deg"),
-    ({"augment": {"pretext_viewpoint": "yes"}}, "augment.pretext_viewpoint")])
-def test_train_rejects_a_bad_viewpoint_setting_in_a_config_file(capsys, workdir, tmp_path, values, fragment):
+    ({"augment": {"pretext_viewpoint": "yes"}}, "augment.pretext_viewpoint"),
+    ({"model": {"pretext_weight_end": -0.5}}, "model.pretext_weight_end"),
+    ({"model": {"pretext_weight_start": math.inf}}, "model.pretext_weight_start")])
+def test_train_rejects_a_bad_pretext_setting_in_a_config_file(capsys, workdir, tmp_path, values, fragment):
     config = json.loads((workdir / "tiny.json").read_text())
     for section, fields in values.items():
         config[section].update(fields)

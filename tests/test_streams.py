@@ -105,7 +105,7 @@ def test_train_step_feeds_the_model_the_stream_of_the_augmented_views(tmp_path):
     run = prepare(tiny_config(tmp_path, "motion"), log=lambda *a, **k: None)
     seen = []
     model = run.model
-    run.model = lambda views: (seen.append(views), model(views))[1]
+    run.model = lambda views, **kw: (seen.append(views), model(views, **kw))[1]
     clips, valid, _, _ = next(iter(run.loader))
     loop.train_step(run, clips, valid)
     g = torch.Generator().manual_seed(loop.augment_seed(run.cfg.train.seed, 0, 0))

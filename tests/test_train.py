@@ -1,6 +1,7 @@
 """train.py end to end on a tiny synthetic run: files written, exact resume after SIGKILL,
 config resolution, and the one-line errors (exit code 2) users meet."""
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -116,6 +117,29 @@ def test_sigkill_mid_epoch_then_resume_reproduces_losses(workdir, finished_run):
     final_a, final_b = load(str(finished_run / "checkpoint.pt")), load(str(out / "checkpoint.pt"))
     for k, v in final_a["model"].items():
         assert torch.equal(v, final_b["model"][k]), k
+
+
+def test_pretext_weight_schedule_is_logged_and_survives_a_kill(workdir):
+    """With --pretext-weight-end 0 every step logs the factor of its place on the half cosine
+    (1 at the first step, falling), and a run killed mid-epoch resumes on the same curve."""
+    schedule = ("--pretext-weight-start", "1", "--pretext-weight-end", "0")
+    full, killed = workdir / "decay_full", workdir / "decay_killed"
+    assert run_cli(workdir, full, *schedule).returncode == 0
+    steps = [r for r in read_log(full / "log.jsonl") if r.get("type") != "epoch"]
+    total = EPOCHS * STEPS_PER_EPOCH
+    expected = [0.5 * (1 + math.cos(math.pi * (r["step"] - 1) / total)) for r in steps]
+    assert [r["pretext_weight"] for r in steps] == pytest.approx(expected)
+    assert steps[0]["pretext_weight"] == 1.0 and steps[-1]["pretext_weight"] < 0.05
+
+    r = run_cli(workdir, killed, *schedule, script=KILLER.format(root=ROOT), env={"KILL_AT_STEP": "11"})
+    assert r.returncode == -9, r.stderr
+    assert run_cli(workdir, killed, "--resume").returncode == 0
+    strip = lambda rec: {k: v for k, v in rec.items() if k not in ("samples_per_s", "seconds")}
+    assert [strip(x) for x in read_log(killed / "log.jsonl")] == [strip(x) for x in read_log(full / "log.jsonl")]
+
+
+def test_fixed_pretext_weights_log_no_factor(finished_run):
+    assert not any("pretext_weight" in r for r in read_log(finished_run / "log.jsonl"))
 
 
 @pytest.mark.parametrize("branch", ["contrastive", "pretext"])

@@ -130,7 +130,8 @@ def write_json(path: str, record: dict) -> None:
 
 def pretext_curves(run_dir: str) -> dict:
     """{"epoch": [...], task: [training accuracy (%) per epoch]} of the pretext heads, from the
-    pretraining run's log.jsonl ({} when the run has no pretext heads or no log)."""
+    pretraining run's log.jsonl ({} when the run has no pretext heads or no log); with a pretext
+    weight schedule also "pretext_weight": the epoch's mean factor (training/pretext_weight.py)."""
     path = os.path.join(run_dir, "log.jsonl")
     if not os.path.isfile(path):
         return {}
@@ -146,13 +147,17 @@ def pretext_curves(run_dir: str) -> dict:
     tasks = sorted({k[4:] for r in epochs for k in r if k.startswith("acc_") and k != "acc_nce"})
     if not tasks:
         return {}
-    return {"epoch": [r["epoch"] + 1 for r in epochs],
-            **{t: [100.0 * r.get(f"acc_{t}", float("nan")) for r in epochs] for t in tasks}}
+    curves = {"epoch": [r["epoch"] + 1 for r in epochs],
+              **{t: [100.0 * r.get(f"acc_{t}", float("nan")) for r in epochs] for t in tasks}}
+    if any("pretext_weight" in r for r in epochs):
+        curves["pretext_weight"] = [r.get("pretext_weight", float("nan")) for r in epochs]
+    return curves
 
 
 def plot(path: str, title: str, curves: dict, confusion, class_names=None, pretext=None):
     """Left: curves (train loss / accuracies per epoch, or top-1 against k; none for an ensemble).
-    Middle (when `pretext` holds pretext_curves): the pretraining run's pretext-head accuracies.
+    Middle (when `pretext` holds pretext_curves): the pretraining run's pretext-head accuracies
+    (and the pretext weight factor, with a schedule).
     Right: confusion matrix, its axes labelled with the action names. Returns the figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -164,9 +169,15 @@ def plot(path: str, title: str, curves: dict, confusion, class_names=None, prete
     axes = fig.subplots(1, 3 if pretext else 2)
     ax_curve, ax_conf = axes[0], axes[-1]
     if pretext:
-        for task in (t for t in pretext if t != "epoch"):
+        for task in (t for t in pretext if t not in ("epoch", "pretext_weight")):
             axes[1].plot(pretext["epoch"], pretext[task], marker=".",
                          label=f"{task} head" + (" (R²)" if task == "mask" else ""))
+        if "pretext_weight" in pretext:   # the schedule beside what it did to the heads
+            ax_weight = axes[1].twinx()
+            ax_weight.plot(pretext["epoch"], pretext["pretext_weight"], color="gray", linestyle="--",
+                           label="weight factor")
+            ax_weight.set_ylabel("pretext weight factor (epoch mean)")
+            ax_weight.legend(loc="upper right")
         axes[1].set_xlabel("pretraining epoch")
         axes[1].set_ylabel("training accuracy (%)")
         axes[1].set_title("pretext heads during pretraining")

@@ -49,6 +49,10 @@ FLAGS = [
     ("--no-pretext", "model.pretext=False", None, "contrastive only (SkeletonCLR baseline)"),
     ("--lambda-spatial", "model.lambda_spatial", float, "weight of the spatial pretext loss"),
     ("--lambda-pace", "model.lambda_pace", float, "weight of the pace loss"),
+    ("--pretext-weight-start", "model.pretext_weight_start", float, "pretext weights are multiplied by this "
+                                                                    "at the start of training ..."),
+    ("--pretext-weight-end", "model.pretext_weight_end", float, "... and by this at the end (half cosine "
+                                                                "between; 1 and 1: fixed weights)"),
     ("--epochs", "train.epochs", int, "training epochs"),
     ("--batch-size", "train.batch_size", int, "global batch size (split across processes)"),
     ("--lr", "train.lr", float, "SGD learning rate"),

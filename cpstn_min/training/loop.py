@@ -19,6 +19,7 @@ from ..config import Config
 from . import allocator
 from .build import prepare
 from .divergence import check_loss
+from .pretext_weight import pretext_weight_scale, training_progress
 from .state import Run
 
 
@@ -26,8 +27,9 @@ def augment_seed(seed: int, rank: int, step: int) -> int:
     return ((seed * 1_000_003 + rank) * 1_000_003 + step) % (2 ** 63)
 
 
-def train_step(run: Run, clips: torch.Tensor, valid_frames: torch.Tensor) -> dict:
-    """One optimization step on a batch of raw clips -> dict of detached loss terms."""
+def train_step(run: Run, clips: torch.Tensor, valid_frames: torch.Tensor, progress: float = 0.0) -> dict:
+    """One optimization step on a batch of raw clips -> dict of detached loss terms.
+    progress: the share of training done (training/pretext_weight.py), for the pretext weights."""
     mc = run.cfg.model
     if run.device.type == "cpu":
         allocator.keep_for_training()   # the same large tensors every step: reuse their pages
@@ -39,14 +41,18 @@ def train_step(run: Run, clips: torch.Tensor, valid_frames: torch.Tensor) -> dic
     stream = streams.to_compute(run.cfg.data.stream, getattr(run.loader.dataset, "stream", "joint"))
     views = streams.views_to_stream(views, stream, mc.layout)
     with run.precision.context():   # autocast under --amp (training/precision.py)
-        out = run.model(views)
+        scale = pretext_weight_scale(mc, progress)
+        out = run.model(views, pretext_scale=scale)
     check_loss(run, out["loss"])
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(out["loss"]).backward()
     run.scaler.step(run.optimizer)
     run.scaler.update()
     run.step += 1
-    return {k: v.detach() for k, v in out.items()}
+    out = {k: v.detach() for k, v in out.items()}
+    if mc.pretext and mc.pretext_weight_start != mc.pretext_weight_end:   # the schedule, into log.jsonl
+        out["pretext_weight"] = torch.tensor(scale)
+    return out
 
 
 def fit(run: Run) -> str:
@@ -75,7 +81,8 @@ def _train_epoch(run: Run, epoch: int, logf) -> None:
     sums, seen, tick, t0 = run.epoch_sums, 0, time.perf_counter(), time.perf_counter()
     try:   # a bar left open would share its line with the error message
         for clips, valid_frames, _, _ in bar:
-            out = train_step(run, clips, valid_frames)
+            out = train_step(run, clips, valid_frames,
+                             training_progress(epoch, run.batch_in_epoch, steps, tc.epochs))
             run.batch_in_epoch += 1
             seen += clips.shape[0] * world
             for k, v in out.items():
