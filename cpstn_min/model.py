@@ -9,10 +9,11 @@ model_cfg.pretext_block when set; the pretext-only model always uses the
 whole encoder), key view through the key encoder. The relative-viewpoint task
 ('view') also reads the query pass's feature map at model_cfg.pretext_block.
 
-Pretext loss weights: fixed lambdas (times the schedule's pretext_scale), or with model_cfg.loss_weighting =
+Pretext loss weights: fixed lambdas, or with model_cfg.loss_weighting =
 "uncertainty" learned per task as in Kendall et al. (2018): each term becomes
 exp(-s) * CE + s with a learned log-variance s, so a task the encoder cannot
-(yet) improve is turned down instead of dominating the shared encoder.
+(yet) improve is turned down instead of dominating the shared encoder. Either
+way times forward's pretext_scale (the schedule of training/pretext_weight.py).
 `model_cfg.contrastive` / `model_cfg.pretext` switch the branches off in this
 same code path (pretext-only model / SkeletonCLR baseline).
 

@@ -44,6 +44,7 @@ from cpstn_min.evaluation import evaluate  # noqa: E402
 from cpstn_min.pretext import pretext_classes  # noqa: E402
 from cpstn_min.config_checks import check_config  # noqa: E402
 from cpstn_min.training.args import FLAG_OF, apply  # noqa: E402
+from cpstn_min.training.pretext_weight import scheduled  # noqa: E402
 from cpstn_min.data import build_dataset  # noqa: E402
 from cpstn_min.data.synthetic.baselines import raw_joint_baselines  # noqa: E402
 from experiments.ablation_table import markdown_table, ratio_to_supervised  # noqa: E402
@@ -321,12 +322,12 @@ def pretext_text(args) -> str:
         yaws = "/".join(f"{d:g}" for d in cfg.augment.pretext_viewpoint_deg)
         tasks += f" and relative viewpoint (yaw {yaws}° from the query's, weight {cfg.model.lambda_view:g})"
     m = cfg.model
-    if m.pretext_weight_start != m.pretext_weight_end:
+    if scheduled(m):
         tasks += (f", every weight times a factor going from {m.pretext_weight_start:g} to "
                   f"{m.pretext_weight_end:g} over training (half cosine)")
     elif m.pretext_weight_start != 1:
         tasks += f", every weight times {m.pretext_weight_start:g}"
-    block = cfg.model.pretext_block
+    block = m.pretext_block
     a = cfg.augment
     view = (f", pretext view rotated up to ±{a.pretext_rotate_deg:g}° about each axis and sheared {a.pretext_shear:g}"
             if a.pretext_rotate_deg or a.pretext_shear else ", pretext view unrotated and unsheared")

@@ -16,8 +16,8 @@ from cpstn_min.config import Config
 # where a run goes and how it reports, not what it learns
 NOT_RESULTS = {"train.out_dir", "train.resume", "train.overwrite", "train.device", "train.log_every",
                "train.save_every", "train.check_data", "data.cache_dir", "data.num_workers"}
-PRETEXT_FIELDS = ("augment.pretext_", "model.lambda_", "model.pretext_hidden", "model.pretext_block", "model.pretext_weight",
-                  "model.loss_weighting", "model.spatial_pool")
+PRETEXT_FIELDS = ("augment.pretext_", "model.lambda_", "model.pretext_hidden", "model.pretext_block",
+                  "model.pretext_weight", "model.loss_weighting", "model.spatial_pool")
 CONTRASTIVE_FIELDS = ("augment.key_", "augment.query_", "model.proj_dim", "model.mlp", "model.queue_size",
                       "model.momentum", "model.temperature")
 

@@ -19,7 +19,7 @@ from ..config import Config
 from . import allocator
 from .build import prepare
 from .divergence import check_loss
-from .pretext_weight import pretext_weight_scale, training_progress
+from .pretext_weight import pretext_weight_scale, scheduled, training_progress
 from .state import Run
 
 
@@ -40,8 +40,8 @@ def train_step(run: Run, clips: torch.Tensor, valid_frames: torch.Tensor, progre
     # bone / motion of every view, after augmentation (nothing left to do for a precomputed stream)
     stream = streams.to_compute(run.cfg.data.stream, getattr(run.loader.dataset, "stream", "joint"))
     views = streams.views_to_stream(views, stream, mc.layout)
+    scale = pretext_weight_scale(mc, progress)
     with run.precision.context():   # autocast under --amp (training/precision.py)
-        scale = pretext_weight_scale(mc, progress)
         out = run.model(views, pretext_scale=scale)
     check_loss(run, out["loss"])
     run.optimizer.zero_grad(set_to_none=True)
@@ -50,7 +50,7 @@ def train_step(run: Run, clips: torch.Tensor, valid_frames: torch.Tensor, progre
     run.scaler.update()
     run.step += 1
     out = {k: v.detach() for k, v in out.items()}
-    if mc.pretext and mc.pretext_weight_start != mc.pretext_weight_end:   # the schedule, into log.jsonl
+    if mc.pretext and scheduled(mc):   # the schedule, into log.jsonl
         out["pretext_weight"] = torch.tensor(scale)
     return out
 

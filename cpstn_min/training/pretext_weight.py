@@ -13,9 +13,14 @@ def training_progress(epoch: int, batch_in_epoch: int, steps_per_epoch: int, epo
     return (epoch + batch_in_epoch / steps_per_epoch) / epochs
 
 
+def scheduled(model_cfg) -> bool:
+    """Whether the factor changes over training (start != end); else it is one constant."""
+    return model_cfg.pretext_weight_start != model_cfg.pretext_weight_end
+
+
 def pretext_weight_scale(model_cfg, progress: float) -> float:
     """start at progress 0, end at progress 1, half a cosine in between (flat at both ends)."""
     start, end = model_cfg.pretext_weight_start, model_cfg.pretext_weight_end
-    if start == end:   # fixed weights: exactly the factor, so such runs replay bit for bit
+    if not scheduled(model_cfg):   # fixed weights: exactly the factor, so such runs replay bit for bit
         return float(start)
     return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
