@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from cpstn_min.config import DataConfig
+from cpstn_min.data import build_dataset
 from cpstn_min.data.synthetic.splits import performer_pool
 from cpstn_min.errors import UsageError
 from experiments import held_out_factors
@@ -38,6 +40,12 @@ def test_top1_is_counted_within_each_group():
     assert top1["seen"] == 100.0 and top1["unseen"] == 0.0 and np.isnan(top1["none"])
 
 
+def validation_clips(tmp_path, split):
+    """The split's validation clips as pretrain() generates them (same sizes, same cache)."""
+    return build_dataset(DataConfig(split=split, synthetic_train=32, synthetic_val=78,
+                                    cache_dir=str(tmp_path / "cache")), False)
+
+
 def pretrain(tmp_path, name, *flags, split="xsub"):
     config = {"data": {"synthetic_train": 32, "synthetic_val": 78, "cache_dir": str(tmp_path / "cache"),
                        "split": split},
@@ -59,10 +67,7 @@ def test_two_xsub_pretrainings_are_scored_by_performer_and_paired(tmp_path, caps
     assert held_out_factors.main([*runs, "--out", str(out), "--no-progress"]) == 0
     results = json.loads(out.read_text())["results"]
     assert [r["variant"] for r in results] == ["skeletonclr", "cpstn"]
-    from cpstn_min.config import DataConfig
-    from cpstn_min.data import build_dataset
-    test = build_dataset(DataConfig(split="xview", synthetic_train=32, synthetic_val=78,
-                                    cache_dir=str(tmp_path / "cache")), False)
+    test = validation_clips(tmp_path, "xview")
     in_training = np.isin(test.performers, performer_pool("xsub", True))
     no_body = test.performers < 0                                  # no second performer
     assert results[0]["clips"] == {"seen": int((in_training | no_body).all(1).sum()),
@@ -78,10 +83,7 @@ def test_two_xsub_pretrainings_are_scored_by_performer_and_paired(tmp_path, caps
 def test_an_xview_pretraining_is_scored_by_camera_on_the_xsub_clips(tmp_path):
     r = held_out_factors.evaluate_run(pretrain(tmp_path, "xview", "--no-pretext", split="xview"), progress=False)
     assert (r["split"], r["factor"], r["variant"]) == ("xview", "camera", "skeletonclr")
-    from cpstn_min.config import DataConfig
-    from cpstn_min.data import build_dataset
-    yaw = np.abs(build_dataset(DataConfig(split="xsub", synthetic_train=32, synthetic_val=78,
-                                          cache_dir=str(tmp_path / "cache")), False).camera_yaw)
+    yaw = np.abs(validation_clips(tmp_path, "xsub").camera_yaw)
     assert r["clips"] == {"seen": int(((yaw < 15) | (yaw >= 30)).sum()), "unseen": int(((yaw >= 15) & (yaw < 30)).sum())}
     assert min(r["clips"].values()) > 10
 
