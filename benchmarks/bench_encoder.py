@@ -75,11 +75,13 @@ def main(argv=None):
     peaks_after = measured_peaks(device, peaks)   # the load may change while the rows run
     peaks = {k: max(v, peaks_after[k]) for k, v in peaks.items()}
     record = {"device": card, "machine": machine_summary(device), "backend": ops.backend(device),
+              "graph_conv_float32": ops.graph_conv_path(torch.empty(0, device=device)),
               "batch_size": args.batch_size, "frames": args.frames, "hidden_channels": args.hidden_channels,
               "peak_gflops": peaks, "results": {}}
     print(record["machine"])
     print(f"encoder fwd+bwd, ({args.batch_size},3,{args.frames},25,2), hidden {args.hidden_channels}, "
-          f"{device}, backend {record['backend']}, malloc {args.malloc}, median of {args.repeats} interleaved "
+          f"{device}, backend {record['backend']} (graph_conv: {record['graph_conv_float32']} in float32), "
+          f"malloc {args.malloc}, median of {args.repeats} interleaved "
           f"rounds; peak = "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + " (torch.mm n=2048, this run)")
     print(f"  {'':13} {'ms':>9} {'samples/s':>10} {'GFLOP':>7} {'GFLOP/s':>8} {'of peak':>8} {'x spec':>7}")

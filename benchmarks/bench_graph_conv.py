@@ -146,7 +146,9 @@ def graph_conv_backend(which):
     "reference": the same fallback path running the conv2d+einsum spec instead;
     "stand-in": the fallback path running one_pass_stand_in."""
     patches = contextlib.ExitStack()
-    if which != "fused":
+    if which == "fused":  # the kernel, also where ops.graph_conv would pick the composed order
+        patches.enter_context(mock.patch.dict(os.environ, {"CPSTN_GRAPH_CONV": "kernel"}))
+    else:
         patches.enter_context(mock.patch.dict(os.environ, {"CPSTN_BACKEND": "reference"}))
     if which in ("reference", "stand-in"):
         replacement = reference.graph_conv if which == "reference" else one_pass_stand_in

@@ -122,7 +122,9 @@ def main(argv=None):
 
     os.environ.pop("CPSTN_BACKEND", None)
     print(machine_summary(device))
-    print(f"device {device} ({torch.get_num_threads()} threads), extension backend: {ops.backend(device)}; "
+    gc_path = ops.graph_conv_path(torch.empty(0, device=device))
+    print(f"device {device} ({torch.get_num_threads()} threads), extension backend: {ops.backend(device)} "
+          f"(graph_conv: {gc_path} in float32); "
           f"batch {N}, views {args.frames} frames from {T}-frame clips, hidden {args.hidden_channels}, "
           f"features {args.feature_dim}, queue {args.queue_size}, "
           f"{'contrastive only (--no-pretext)' if args.no_pretext else 'contrastive + pretext'}; "

@@ -4,8 +4,9 @@ Each op runs `torch.ops.cpstn.*` when the extension `cpstn_min._C` is built
 (and has a kernel for the tensor's device), otherwise the fastest plain-PyTorch
 version from `reference.py`. `CPSTN_BACKEND=reference` forces the fallback
 (benchmarks and tests use it). `backend(device)` says which path is active.
-One exception, measured: graph_conv in bfloat16 on a CPU with a bfloat16 matrix unit
-(AVX-512-BF16, AMX) runs the composed order (`graph_conv_path(x)` says which).
+Two exceptions, both measured: graph_conv on CUDA, and graph_conv in bfloat16 on a CPU
+with a bfloat16 matrix unit (AVX-512-BF16, AMX), run the composed order
+(`graph_conv_path(x)` says which; `CPSTN_GRAPH_CONV=kernel|composed` overrides the choice).
 """
 import os
 import warnings
@@ -80,9 +81,25 @@ def _bf16_on_cpu(x: torch.Tensor) -> bool:
         torch.get_autocast_dtype("cpu") == torch.bfloat16
 
 
+# CUDA: on an H200 the tile kernels lost to the composed order's cuBLAS products on 4 of the
+# default encoder's 5 layers (forward+backward 0.59x, geometric mean), and a whole CP-STN step
+# ran 1.5x faster with the composed order (benchmarks/results/gpu_check_h200.md). The kernels
+# stay registered, tested and reachable (CPSTN_GRAPH_CONV=kernel) until a faster design lands.
+CUDA_COMPOSED = True
+PATHS = ("kernel", "composed")
+
+
 def graph_conv_path(x: torch.Tensor) -> str:
-    """"kernel" or "composed": what graph_conv(x, ...) runs (backend() says which backend)."""
-    if backend(x.device) == "reference" or (CPU_BF16_COMPOSED and _bf16_on_cpu(x)):
+    """"kernel" or "composed": what graph_conv(x, ...) runs (backend() says which backend).
+    CPSTN_GRAPH_CONV=kernel|composed overrides the measured choice where the kernel exists."""
+    if backend(x.device) == "reference":
+        return "composed"
+    forced = os.environ.get("CPSTN_GRAPH_CONV", "")
+    if forced:
+        if forced not in PATHS:
+            raise ValueError(f"CPSTN_GRAPH_CONV must be one of {', '.join(PATHS)} or unset, not {forced!r}")
+        return forced
+    if (x.device.type == "cuda" and CUDA_COMPOSED) or (CPU_BF16_COMPOSED and _bf16_on_cpu(x)):
         return "composed"
     return "kernel"
 

@@ -14,7 +14,7 @@ import torch
 
 import eval as eval_cli
 import train
-from cpstn_min import checkpoint, training
+from cpstn_min import checkpoint, ops, training
 from cpstn_min.atomic import TMP_TAG
 from cpstn_min.data.ntu import prepare as prep
 from cpstn_min.errors import TrainingDiverged
@@ -81,6 +81,15 @@ def test_train_rejects_a_bad_number_naming_its_flag(capsys, workdir, flag, value
     rc = train.cli(["--config", str(workdir / "tiny.json"), "--out-dir", str(workdir / "never"), flag, value])
     one_line(capsys, rc, 2, flag, value)
     assert not os.path.exists(workdir / "never")   # rejected before anything is written
+
+
+def test_a_bad_graph_conv_path_in_the_environment_is_a_usage_error(capsys, workdir, monkeypatch):
+    if not ops.extension_loaded():
+        pytest.skip("without the extension every op takes the fallback and the variable is not read")
+    monkeypatch.setenv("CPSTN_GRAPH_CONV", "fused")
+    rc = train.cli(["--config", str(workdir / "tiny.json"), "--out-dir", str(workdir / "never")])
+    one_line(capsys, rc, 2, "CPSTN_GRAPH_CONV", "kernel, composed", "'fused'")
+    assert not os.path.exists(workdir / "never")
 
 
 def test_the_viewpoint_task_without_the_contrastive_views_is_refused(capsys, workdir):

@@ -105,6 +105,23 @@ def test_sanitizer_driver_reaches_every_op_forward_and_backward_on_cpu(capsys):
     assert summary["mismatches"] == 0 and summary["compared"] and summary["backend"]["graph_conv"] == "cpu-ext"
 
 
+def test_small_sanitizer_cases_keep_every_channel_pair_at_the_least_work():
+    import sanitize_ops
+    full, small = sanitize_ops.graph_conv_shapes(), sanitize_ops.graph_conv_shapes(small=True)
+    assert all(T == 1 and N == 1 for V, T, Cin, Cout, N in small) and 4 * len(small) == len(full)
+    pairs = lambda shapes: {(V, Cin, Cout) for V, T, Cin, Cout, N in shapes}  # noqa: E731
+    assert pairs(small) == pairs(full)   # both contraction orders, every chunk and tile count
+
+
+@needs_cpu_kernels
+def test_small_sanitizer_run_compares_every_op_on_cpu(capsys):
+    import sanitize_ops
+    assert sanitize_ops.main(["--device", "cpu", "--ops", "graph_conv", "--small"]) == 0
+    summary = steps.tagged_json(capsys.readouterr().out, "sanitize_ops")
+    assert summary["cases"] == len(sanitize_ops.graph_conv_shapes(small=True)) + len(summary["dtypes"]) - 2
+    assert summary["mismatches"] == 0 and summary["calls"]["graph_conv_backward"] > 0
+
+
 def test_sanitizer_driver_builds_strided_inputs_and_flags_wrong_results():
     import sanitize_ops
     g = torch.Generator().manual_seed(0)
@@ -267,6 +284,7 @@ def test_memcheck_step_reads_the_error_count(tmp_path):
     race = Recorded(tmp_path, {"/cs": (0, DRIVER_LINE + race_line)})
     status, result = steps.racecheck(race)
     assert status == "ok" and race.commands[0][2] == "racecheck" and "--no-compare" in race.commands[0]
+    assert "--small" in race.commands[0]
 
 
 def test_failed_build_shows_the_end_of_its_log(tmp_path):

@@ -40,3 +40,54 @@ def test_one_input_on_meta_is_an_error_not_uninitialised_memory():
         args[i] = args[i].to("meta")
         with pytest.raises(RuntimeError, match=f"skeleton_augment: {name} is on meta"):
             torch.ops.cpstn.skeleton_augment(*args, 4)
+
+
+def count_composed(monkeypatch):
+    calls = []
+    composed = reference.graph_conv_composed
+    monkeypatch.setattr(reference, "graph_conv_composed", lambda *a: calls.append(1) or composed(*a))
+    return calls
+
+
+def dispatch_case(device):
+    g = torch.Generator().manual_seed(0)
+    x, w, b, A = (torch.randn(*s, generator=g, dtype=torch.float64).to(device)
+                  for s in ((2, 5, 7, 25), (3, 6, 5), (3, 6), (3, 25, 25)))
+    return x, w, b, A
+
+
+@pytest.mark.skipif(not ops.extension_loaded(), reason="extension not built")
+def test_the_graph_conv_path_can_be_forced_either_way(monkeypatch):
+    x, w, b, A = dispatch_case("cpu")
+    want = reference.graph_conv(x, w, b, A)
+    calls = count_composed(monkeypatch)
+    assert ops.graph_conv_path(x) == "kernel"
+    for forced, composed in (("composed", True), ("kernel", False)):
+        monkeypatch.setenv("CPSTN_GRAPH_CONV", forced)
+        calls.clear()
+        assert ops.graph_conv_path(x) == forced
+        torch.testing.assert_close(ops.graph_conv(x, w, b, A), want)
+        assert bool(calls) == composed
+    # the override beats the measured choice too (bfloat16 on a CPU with a bfloat16 matmul unit)
+    monkeypatch.setattr(ops, "CPU_BF16_COMPOSED", True)
+    assert ops.graph_conv_path(x.bfloat16()) == "kernel"
+    monkeypatch.setenv("CPSTN_GRAPH_CONV", "fused")
+    with pytest.raises(ValueError, match="CPSTN_GRAPH_CONV must be one of kernel, composed or unset, not 'fused'"):
+        ops.graph_conv(x, w, b, A)
+    monkeypatch.setenv("CPSTN_BACKEND", "reference")     # no kernel to force: the variable is not read
+    assert ops.graph_conv_path(x) == "composed"
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and ops._has_kernel("graph_conv", "CUDA")),
+                    reason="needs a GPU and the CUDA kernels")
+def test_cuda_takes_the_composed_order_unless_the_kernel_is_asked_for(monkeypatch):
+    x, w, b, A = dispatch_case("cuda")
+    want = reference.graph_conv(*(t.cpu() for t in (x, w, b, A)))
+    calls = count_composed(monkeypatch)
+    assert ops.CUDA_COMPOSED and ops.graph_conv_path(x) == "composed"
+    torch.testing.assert_close(ops.graph_conv(x, w, b, A).cpu(), want)
+    assert calls
+    monkeypatch.setenv("CPSTN_GRAPH_CONV", "kernel")
+    calls.clear()
+    torch.testing.assert_close(ops.graph_conv(x, w, b, A).cpu(), want)
+    assert not calls and ops.graph_conv_path(x) == "kernel"

@@ -49,6 +49,10 @@ def prepare(cfg: Config, log=print) -> Run:
             not torch._C._dispatch_has_kernel_for_dispatch_key("cpstn::graph_conv", autocast_key):
         raise UsageError(f"--amp: the graph_conv kernel has no {autocast_key} rule in this build; "
                          "train without --amp or with CPSTN_BACKEND=reference")
+    try:  # a bad CPSTN_GRAPH_CONV is a usage error at the start, not a crash at the first step
+        ops.graph_conv_path(torch.empty(0, device=device))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if tc.batch_size % dist.world_size:
         raise UsageError(f"batch size {tc.batch_size} is not divisible by {dist.world_size} processes")
     lock = _prepare_out_dir(tc, log) if dist.is_main else None
@@ -112,8 +116,11 @@ def _build(cfg: Config, device, dist, log) -> Run:
         cfg.save(os.path.join(tc.out_dir, "config.json"))
         branches = [name for name, on in (("contrastive", cfg.model.contrastive),
                                           ("pretext", cfg.model.pretext)) if on]
+        gc = " (graph_conv in the composed order, README \"Kernels\")" \
+            if device.type == "cuda" and ops.backend(device) != "reference" and \
+            ops.graph_conv_path(torch.empty(0, device=device)) == "composed" else ""
         log(f"{cfg.data.dataset} {cfg.data.split}: {len(dataset)} clips; device {device}, ops backend "
-            f"{ops.backend(device)}, {dist.world_size} process(es); {' + '.join(branches)}, "
+            f"{ops.backend(device)}{gc}, {dist.world_size} process(es); {' + '.join(branches)}, "
             f"queue {cfg.model.queue_size}; run folder {tc.out_dir}")
         log(f"precision: {run.precision.describe()}")
     return run
