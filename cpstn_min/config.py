@@ -25,6 +25,7 @@ class DataConfig:
     synthetic_train: int = 1200          # clips in the training split
     synthetic_val: int = 600             # clips in the validation split
     synthetic_seed: int = 0
+    synthetic_style: float = 0.0         # 0..1: how much each performer does each action their own way
     # the input stream the encoder learns (streams.py): joint | bone | motion
     stream: str = "joint"
     # custom dataset: the joint layout of its clips (graph.LAYOUTS); None: the dataset's own

@@ -31,6 +31,7 @@ def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
     _at_least(name("data.num_workers"), d.num_workers, 0)
     _at_least(name("data.synthetic_train"), d.synthetic_train, 1)
     _at_least(name("data.synthetic_val"), d.synthetic_val, 1)
+    _within(name("data.synthetic_style"), d.synthetic_style, 0, 1)
     for field in ("in_channels", "hidden_channels", "feature_dim", "proj_dim", "queue_size"):
         _at_least(name(f"model.{field}"), getattr(m, field), 1)
     _at_least(name("model.pretext_hidden"), m.pretext_hidden, 0)

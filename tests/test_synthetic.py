@@ -112,6 +112,48 @@ def test_determinism(xsub, tmp_path):
     assert not np.array_equal(other.data, train.data)
 
 
+def test_performer_style_changes_the_motion_and_nothing_else():
+    """The style pulls each action's draws toward the performer's own; every other draw (who,
+    when, how long, from where) stays, and style 0 is the data as it was without the option."""
+    n = 2 * C
+    runs = {}
+    for style in (None, 0.0, 0.6):
+        out = np.zeros((n,) + gen.CLIP_SHAPE, np.float32)
+        meta = gen.generate(4, "xsub", True, n, out) if style is None else \
+            gen.generate(4, "xsub", True, n, out, style=style)
+        runs[style] = out, meta
+    for style in (0.0, 0.6):
+        for name in ("labels", "valid_frames", "performers", "camera_yaw"):
+            assert np.array_equal(runs[style][1][name], runs[None][1][name]), name
+    assert np.array_equal(runs[0.0][0], runs[None][0])
+    moved = np.abs(runs[0.6][0] - runs[None][0]).reshape(n, -1).max(1)
+    assert (moved > 0.01).mean() > 0.9           # nearly every clip moves (a few actions draw little)
+
+
+def test_draw_pulls_each_value_toward_the_performers_own():
+    from cpstn_min.data.synthetic.motions import Draw
+    n, K = 6, 4
+    style = np.random.default_rng(0).random((n, K))
+    style[1] = style[0]                           # clips 0 and 1: the same performer and action
+    amp, sep = np.ones((n, 1)), np.zeros((n, 1))
+    draws = {}
+    for strength in (0.0, 0.5, 1.0):
+        d = Draw(np.random.default_rng(1), amp, sep, style, strength)
+        draws[strength] = [d.u(2.0, 4.0), d.u(0.0, 1.0), d.sign()] + [d.u(0.0, 1.0) for _ in range(K)]
+    fresh = np.random.default_rng(1)
+    want = [fresh.uniform(2.0, 4.0, (n, 1)), fresh.uniform(0.0, 1.0, (n, 1)),
+            np.where(fresh.random((n, 1)) < 0.5, -1.0, 1.0)]
+    for got, expected in zip(draws[0.0], want):  # strength 0: exactly the fresh draws
+        assert np.array_equal(got, expected)
+    own = draws[1.0]                              # strength 1: the performer's quantiles
+    np.testing.assert_allclose(own[0], 2.0 + 2.0 * style[:, :1])
+    np.testing.assert_allclose(own[1], style[:, 1:2])
+    assert np.array_equal(own[2], np.where(style[:, 2:3] < 0.5, -1.0, 1.0))
+    np.testing.assert_allclose(own[3 + K - 1], style[:, (2 + K) % K, None])      # draws cycle through K
+    assert all(np.array_equal(v[0], v[1]) for v in own)                        # same performer, same values
+    np.testing.assert_allclose(draws[0.5][0], (draws[0.0][0] + own[0]) / 2)    # halfway at 0.5
+
+
 def test_every_class_in_both_splits_balanced(xsub, xview):
     for _, train, val in (xsub, xview):
         for ds in (train, val):
@@ -189,7 +231,7 @@ def test_cache_reused_without_generating(xsub, monkeypatch):
 
 
 def test_failed_generation_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
-    def fail(seed, split, train, n, out, center):
+    def fail(seed, split, train, n, out, center, style):
         out[0] = 1.0                                 # half-written data must not stay behind
         raise RuntimeError("generator failed")
     monkeypatch.setattr(syn, "generate", fail)
@@ -217,8 +259,9 @@ def test_cache_names_cover_parameters(tmp_path):
     stems = {syn.cache_stem(base, True), syn.cache_stem(base, False),
              syn.cache_stem(config(tmp_path, synthetic_seed=3), True),
              syn.cache_stem(config(tmp_path, split="xview"), True),
-             syn.cache_stem(config(tmp_path, synthetic_train=4 * C), True)}
-    assert len(stems) == 5
+             syn.cache_stem(config(tmp_path, synthetic_train=4 * C), True),
+             syn.cache_stem(config(tmp_path, synthetic_style=0.5), True)}
+    assert len(stems) == 6
 
 
 def test_cache_names_follow_every_generator_file():

@@ -28,6 +28,8 @@ FLAGS = [
     ("--split", "data.split", str, "xsub | xview | xset"),
     ("--num-workers", "data.num_workers", int, "DataLoader worker processes"),
     ("--synthetic-train", "data.synthetic_train", int, "synthetic: clips in the training split"),
+    ("--synthetic-style", "data.synthetic_style", float, "synthetic: 0..1, how much each performer does "
+     "each action their own way (0, the default: every clip draws its motion afresh)"),
     ("--cache-dir", "data.cache_dir", str, "where generated (synthetic) or converted (NTU) arrays are cached"),
     ("--frames", "augment.T_out", int, "frames of every view (clips are resampled to this length)"),
     ("--pretext-reverse", "augment.pretext_reverse=True", None, "also predict playback direction"),

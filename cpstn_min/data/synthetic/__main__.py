@@ -19,12 +19,14 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train", type=int, default=1200)
     p.add_argument("--val", type=int, default=600)
+    p.add_argument("--style", type=float, default=0.0, help="0..1: how much each performer does each action "
+                                                             "their own way (DataConfig.synthetic_style)")
     args = p.parse_args(argv)
     parts = []
     for train, n in ((True, args.train), (False, args.val)):
         data = np.zeros((n,) + CLIP_SHAPE, dtype=np.float32)
         start = time.perf_counter()
-        meta = generate(args.seed, args.split, train, n, data)
+        meta = generate(args.seed, args.split, train, n, data, style=args.style)
         valid = meta["valid_frames"]
         seconds = time.perf_counter() - start
         print(f"{args.split} {'train' if train else 'val'}: {n} clips in {seconds:.1f} s, "

@@ -45,7 +45,7 @@ def cache_root(cfg) -> Path:
 def cache_stem(cfg, train: bool) -> str:
     params = dict(split=cfg.split, part="train" if train else "val", seed=int(cfg.synthetic_seed),
                   clips=_num_clips(cfg, train), frames=MAX_FRAMES, center=bool(cfg.center),
-                  code=_source_hash())
+                  style=float(cfg.synthetic_style), code=_source_hash())
     digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     return f"{params['split']}_{params['part']}_n{params['clips']}_seed{params['seed']}_{digest}"
 
@@ -72,7 +72,7 @@ def _generate_cached(cfg, train: bool, stem: Path, n: int):
     stem.parent.mkdir(parents=True, exist_ok=True)
     # the data file is renamed into place last: it marks a complete entry
     with atomic_open_memmap(f"{stem}.data.npy", np.float32, (n,) + CLIP_SHAPE) as data:
-        meta = generate(int(cfg.synthetic_seed), cfg.split, train, n, data, cfg.center)
+        meta = generate(int(cfg.synthetic_seed), cfg.split, train, n, data, cfg.center, cfg.synthetic_style)
         for name in META:
             with atomic_write(f"{stem}.{name}.npy") as f:
                 np.save(f, meta[name])
@@ -85,7 +85,7 @@ def _generate_cached(cfg, train: bool, stem: Path, n: int):
 
 
 def synthetic_dataset(cfg, train: bool) -> SkeletonArrayDataset:
-    """cfg: config.DataConfig (split, synthetic_train/val, synthetic_seed, cache_dir)."""
+    """cfg: config.DataConfig (split, synthetic_train/val, synthetic_seed, synthetic_style, cache_dir)."""
     if cfg.split not in SPLITS:
         raise DataError(f"synthetic dataset: split must be one of {SPLITS}, got {cfg.split!r}")
     n = _num_clips(cfg, train)
@@ -100,7 +100,8 @@ def synthetic_dataset(cfg, train: bool) -> SkeletonArrayDataset:
         except OSError as e:     # unwritable cache: still usable, just not cached
             warnings.warn(f"cannot cache the synthetic dataset in {stem.parent} ({e}); generating in memory")
             data = np.zeros((n,) + CLIP_SHAPE, dtype=np.float32)
-            arrays = data, generate(int(cfg.synthetic_seed), cfg.split, train, n, data, cfg.center)
+            arrays = data, generate(int(cfg.synthetic_seed), cfg.split, train, n, data, cfg.center,
+                                    cfg.synthetic_style)
     data, meta = arrays
     ds = SkeletonArrayDataset(data, meta["valid_frames"], meta["labels"], NUM_CLASSES,
                               name=f"synthetic {cfg.split} {'train' if train else 'val'}")

@@ -34,8 +34,20 @@ def performers(seed: int) -> dict:
                 amp=rng.uniform(0.7, 1.3, (P, 1)), tempo=rng.uniform(0.8, 1.25, (P, 1)))
 
 
-def _render(action, clip: dict, frames: int, rng: np.random.Generator, people: dict) -> np.ndarray:
-    """Clips described by per-clip parameters (m,...) -> joints (m,3,frames,25,2) float32."""
+STYLE_DRAWS = 64           # per performer and action: more than any action draws (motions.Draw cycles)
+
+
+def action_styles(seed: int) -> np.ndarray:
+    """(P, classes, STYLE_DRAWS) quantiles in [0, 1): how each performer does each action
+    (motions.Draw). Its own random stream, so the traits above are the same with or without it."""
+    rng = np.random.default_rng([seed, 7919, 2])
+    return rng.random((NUM_PERFORMERS, NUM_CLASSES, STYLE_DRAWS))
+
+
+def _render(action, clip: dict, frames: int, rng: np.random.Generator, people: dict,
+            style: float = 0.0) -> np.ndarray:
+    """Clips described by per-clip parameters (m,...) -> joints (m,3,frames,25,2) float32;
+    style: how strongly the first performer's own way of doing the action shows (motions.Draw)."""
     m = clip["length"].shape[0]
     t = np.arange(frames)[None, :]
     s = np.clip(t / (clip["length"][:, None] - 1.0), 0.0, 1.0)
@@ -45,9 +57,9 @@ def _render(action, clip: dict, frames: int, rng: np.random.Generator, people: d
     lo, hi = (np.take_along_axis(clip["knots"], piece + k, 1) for k in (0, 1))
     u = lo + (u - piece) * (hi - lo)
     who = clip["who"].T                                        # (B,m) performer ids
-    poses = [sk.rest_pose({k: v[w] for k, v in people.items() if k != "lengths"}, t / FPS, rng)
+    poses = [sk.rest_pose({k: v[w] for k, v in people.items() if k not in ("lengths", "styles")}, t / FPS, rng)
              for w in who]
-    draw = motions.Draw(rng, clip["amp"][:, None], clip["separation"][:, None])
+    draw = motions.Draw(rng, clip["amp"][:, None], clip["separation"][:, None], clip["style"], style)
     action.animate(poses[0], poses[1] if len(poses) > 1 else None, u, draw)
     keep = (t < clip["length"][:, None]) & ~camera.dropouts(rng, clip["length"], t)
     out = np.zeros((m, 3, frames, NUM_JOINTS, MAX_BODIES), dtype=np.float32)
@@ -68,7 +80,7 @@ def _knots(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _generate_class(action_id: int, rows: np.ndarray, rng: np.random.Generator, people: dict,
-                    split: str, train: bool, out: np.ndarray, meta: dict, center: bool):
+                    split: str, train: bool, out: np.ndarray, meta: dict, center: bool, style: float):
     """Renders clips of one action into out[rows] (zero-filled), fills meta[...][rows]."""
     action, n = ACTIONS[action_id], len(rows)
     bodies = 2 if action.two_person else 1
@@ -83,28 +95,31 @@ def _generate_class(action_id: int, rows: np.ndarray, rng: np.random.Generator, 
     A, b = camera.camera_transforms(rng, yaw, separation, bodies)
     clip = dict(who=np.stack(who, 1), length=length, start=start, end=end, knots=_knots(rng, n),
                 amp=people["amp"][who[0], 0] * rng.uniform(0.85, 1.15, n), separation=separation, A=A, b=b,
-                swap=(rng.random(n) < 0.5) & (bodies == 2))
+                swap=(rng.random(n) < 0.5) & (bodies == 2), style=people["styles"][who[0], action_id])
     # render clips of similar length together, only up to the longest of each group
     for group in np.array_split(np.argsort(length, kind="stable"), -(-n // CHUNK)):
         frames = int(length[group].max())
         part = {k: v[group] for k, v in clip.items()}
-        clips = _render(action, part, frames, rng, people)
+        clips = _render(action, part, frames, rng, people, style)
         out[rows[group], :, :frames] = centre_clips(clips) if center else clips
     meta["valid_frames"][rows], meta["camera_yaw"][rows] = length, yaw
     meta["performers"][rows, :bodies] = np.where(clip["swap"][:, None], clip["who"][:, ::-1], clip["who"])
 
 
-def generate(seed: int, split: str, train: bool, n: int, out: np.ndarray, center: bool = True) -> dict:
+def generate(seed: int, split: str, train: bool, n: int, out: np.ndarray, center: bool = True,
+             style: float = 0.0) -> dict:
     """Fills out (n,3,T,25,2) float32, zero on entry. Returns per-clip arrays: labels (n,)
     (classes balanced), valid_frames (n,), performers (n,2) 0-based ids (-1 = no second
     body), camera_yaw (n,) degrees. center: move each clip as prepared NTU data is moved
-    (common.centre_clips: spine joint of frame 0 to the origin), else keep camera space."""
+    (common.centre_clips: spine joint of frame 0 to the origin), else keep camera space.
+    style in [0, 1]: how much each performer does an action their own way (motions.Draw);
+    0 leaves every clip's draws fresh, as before the option existed."""
     part = 1 if train else 0
-    people = performers(seed)
+    people = dict(performers(seed), styles=action_styles(seed))
     labels = np.random.default_rng([seed, SPLITS.index(split), part]).permutation(np.arange(n) % NUM_CLASSES)
     meta = dict(labels=labels.astype(np.int64), valid_frames=np.zeros(n, np.int64),
                 performers=np.full((n, 2), -1, np.int64), camera_yaw=np.zeros(n))
     for c in range(NUM_CLASSES):
         rng = np.random.default_rng([seed, SPLITS.index(split), part, 1 + c])
-        _generate_class(c, np.flatnonzero(labels == c), rng, people, split, train, out, meta, center)
+        _generate_class(c, np.flatnonzero(labels == c), rng, people, split, train, out, meta, center, style)
     return meta

@@ -17,20 +17,37 @@ D = np.pi / 180          # degrees -> radians
 
 
 class Draw:
-    """Per-sample random draws (n,1) for one class; amp = performer style amplitude."""
+    """Per-sample random draws (n,1) for one class; amp = performer style amplitude.
 
-    def __init__(self, rng: np.random.Generator, amp: np.ndarray, separation: np.ndarray):
+    style (n,K) and strength: each performer's own way of doing the action. Draw number k of a
+    clip moves from the clip's fresh value toward the performer's value for it, style[:, k % K]
+    (a quantile of the same range), by `strength`: 0 = every clip draws afresh (no pull, the
+    values exactly as without a style), 1 = the performer's value every time. The fresh value
+    is drawn either way, so the random stream, and everything drawn after, does not depend on
+    the strength."""
+
+    def __init__(self, rng: np.random.Generator, amp: np.ndarray, separation: np.ndarray,
+                 style: Optional[np.ndarray] = None, strength: float = 0.0):
         self.rng, self.amp, self.separation = rng, amp, separation
         self.n = amp.shape[0]
+        self.style, self.strength, self.calls = style, float(strength), 0
+
+    def _pull(self, fresh, lo, hi):
+        """fresh (n,1) in [lo, hi) -> pulled toward the performer's quantile of [lo, hi)."""
+        k, self.calls = self.calls, self.calls + 1
+        if not self.strength:
+            return fresh
+        own = lo + (hi - lo) * self.style[:, k % self.style.shape[1], None]
+        return (1.0 - self.strength) * fresh + self.strength * own
 
     def u(self, lo, hi):
-        return self.rng.uniform(lo, hi, (self.n, 1))
+        return self._pull(self.rng.uniform(lo, hi, (self.n, 1)), lo, hi)
 
     def deg(self, lo, hi):
         return D * self.u(lo, hi)
 
     def sign(self):
-        return np.where(self.rng.random((self.n, 1)) < 0.5, -1.0, 1.0)
+        return np.where(self._pull(self.rng.random((self.n, 1)), 0.0, 1.0) < 0.5, -1.0, 1.0)
 
 
 def ease(x):
