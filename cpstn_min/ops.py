@@ -85,7 +85,6 @@ def _bf16_on_cpu(x: torch.Tensor) -> bool:
 # default encoder's 5 layers (forward+backward 0.59x, geometric mean), and a whole CP-STN step
 # ran 1.5x faster with the composed order (benchmarks/results/gpu_check_h200.md). The kernels
 # stay registered, tested and reachable (CPSTN_GRAPH_CONV=kernel) until a faster design lands.
-CUDA_COMPOSED = True
 PATHS = ("kernel", "composed")
 
 
@@ -99,7 +98,7 @@ def graph_conv_path(x: torch.Tensor) -> str:
         if forced not in PATHS:
             raise ValueError(f"CPSTN_GRAPH_CONV must be one of {', '.join(PATHS)} or unset, not {forced!r}")
         return forced
-    if (x.device.type == "cuda" and CUDA_COMPOSED) or (CPU_BF16_COMPOSED and _bf16_on_cpu(x)):
+    if x.device.type == "cuda" or (CPU_BF16_COMPOSED and _bf16_on_cpu(x)):
         return "composed"
     return "kernel"
 

@@ -16,6 +16,15 @@ def reference_backend(monkeypatch):
 
 
 @pytest.fixture
+def composed_calls(monkeypatch):
+    """A list that gets one entry per call of reference.graph_conv_composed (which still runs)."""
+    from cpstn_min import reference
+    calls, composed = [], reference.graph_conv_composed
+    monkeypatch.setattr(reference, "graph_conv_composed", lambda *a: calls.append(1) or composed(*a))
+    return calls
+
+
+@pytest.fixture
 def one_thread():
     """Tiny tensors: a second thread only adds synchronization overhead."""
     n = torch.get_num_threads()

@@ -42,13 +42,6 @@ def test_one_input_on_meta_is_an_error_not_uninitialised_memory():
             torch.ops.cpstn.skeleton_augment(*args, 4)
 
 
-def count_composed(monkeypatch):
-    calls = []
-    composed = reference.graph_conv_composed
-    monkeypatch.setattr(reference, "graph_conv_composed", lambda *a: calls.append(1) or composed(*a))
-    return calls
-
-
 def dispatch_case(device):
     g = torch.Generator().manual_seed(0)
     x, w, b, A = (torch.randn(*s, generator=g, dtype=torch.float64).to(device)
@@ -57,10 +50,10 @@ def dispatch_case(device):
 
 
 @pytest.mark.skipif(not ops.extension_loaded(), reason="extension not built")
-def test_the_graph_conv_path_can_be_forced_either_way(monkeypatch):
+def test_the_graph_conv_path_can_be_forced_either_way(monkeypatch, composed_calls):
     x, w, b, A = dispatch_case("cpu")
     want = reference.graph_conv(x, w, b, A)
-    calls = count_composed(monkeypatch)
+    calls = composed_calls
     assert ops.graph_conv_path(x) == "kernel"
     for forced, composed in (("composed", True), ("kernel", False)):
         monkeypatch.setenv("CPSTN_GRAPH_CONV", forced)
@@ -80,11 +73,11 @@ def test_the_graph_conv_path_can_be_forced_either_way(monkeypatch):
 
 @pytest.mark.skipif(not (torch.cuda.is_available() and ops._has_kernel("graph_conv", "CUDA")),
                     reason="needs a GPU and the CUDA kernels")
-def test_cuda_takes_the_composed_order_unless_the_kernel_is_asked_for(monkeypatch):
+def test_cuda_takes_the_composed_order_unless_the_kernel_is_asked_for(monkeypatch, composed_calls):
     x, w, b, A = dispatch_case("cuda")
     want = reference.graph_conv(*(t.cpu() for t in (x, w, b, A)))
-    calls = count_composed(monkeypatch)
-    assert ops.CUDA_COMPOSED and ops.graph_conv_path(x) == "composed"
+    calls = composed_calls
+    assert ops.graph_conv_path(x) == "composed"
     torch.testing.assert_close(ops.graph_conv(x, w, b, A).cpu(), want)
     assert calls
     monkeypatch.setenv("CPSTN_GRAPH_CONV", "kernel")

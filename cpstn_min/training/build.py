@@ -50,14 +50,14 @@ def prepare(cfg: Config, log=print) -> Run:
         raise UsageError(f"--amp: the graph_conv kernel has no {autocast_key} rule in this build; "
                          "train without --amp or with CPSTN_BACKEND=reference")
     try:  # a bad CPSTN_GRAPH_CONV is a usage error at the start, not a crash at the first step
-        ops.graph_conv_path(torch.empty(0, device=device))
+        graph_conv_path = ops.graph_conv_path(torch.empty(0, device=device))
     except ValueError as e:
         raise UsageError(str(e)) from None
     if tc.batch_size % dist.world_size:
         raise UsageError(f"batch size {tc.batch_size} is not divisible by {dist.world_size} processes")
     lock = _prepare_out_dir(tc, log) if dist.is_main else None
     try:
-        run = _build(cfg, device, dist, log)
+        run = _build(cfg, device, dist, log, graph_conv_path)
     except BaseException:
         if lock is not None:
             lock.release()
@@ -66,7 +66,7 @@ def prepare(cfg: Config, log=print) -> Run:
     return run
 
 
-def _build(cfg: Config, device, dist, log) -> Run:
+def _build(cfg: Config, device, dist, log, graph_conv_path: str) -> Run:
     tc = cfg.train
     torch.manual_seed(tc.seed)
     np.random.seed(tc.seed)
@@ -116,11 +116,11 @@ def _build(cfg: Config, device, dist, log) -> Run:
         cfg.save(os.path.join(tc.out_dir, "config.json"))
         branches = [name for name, on in (("contrastive", cfg.model.contrastive),
                                           ("pretext", cfg.model.pretext)) if on]
+        backend = ops.backend(device)   # under the reference backend everything is composed: no note
         gc = " (graph_conv in the composed order, README \"Kernels\")" \
-            if device.type == "cuda" and ops.backend(device) != "reference" and \
-            ops.graph_conv_path(torch.empty(0, device=device)) == "composed" else ""
+            if device.type == "cuda" and backend != "reference" and graph_conv_path == "composed" else ""
         log(f"{cfg.data.dataset} {cfg.data.split}: {len(dataset)} clips; device {device}, ops backend "
-            f"{ops.backend(device)}{gc}, {dist.world_size} process(es); {' + '.join(branches)}, "
+            f"{backend}{gc}, {dist.world_size} process(es); {' + '.join(branches)}, "
             f"queue {cfg.model.queue_size}; run folder {tc.out_dir}")
         log(f"precision: {run.precision.describe()}")
     return run

@@ -68,11 +68,16 @@ def _load_cached(stem: Path, n: int):
     return data, meta
 
 
+def _generate(cfg, train: bool, data: np.ndarray) -> dict:
+    """Fills data (zero on entry) with the split cfg names; returns generate's per-clip arrays."""
+    return generate(int(cfg.synthetic_seed), cfg.split, train, len(data), data, cfg.center, cfg.synthetic_style)
+
+
 def _generate_cached(cfg, train: bool, stem: Path, n: int):
     stem.parent.mkdir(parents=True, exist_ok=True)
     # the data file is renamed into place last: it marks a complete entry
     with atomic_open_memmap(f"{stem}.data.npy", np.float32, (n,) + CLIP_SHAPE) as data:
-        meta = generate(int(cfg.synthetic_seed), cfg.split, train, n, data, cfg.center, cfg.synthetic_style)
+        meta = _generate(cfg, train, data)
         for name in META:
             with atomic_write(f"{stem}.{name}.npy") as f:
                 np.save(f, meta[name])
@@ -100,8 +105,7 @@ def synthetic_dataset(cfg, train: bool) -> SkeletonArrayDataset:
         except OSError as e:     # unwritable cache: still usable, just not cached
             warnings.warn(f"cannot cache the synthetic dataset in {stem.parent} ({e}); generating in memory")
             data = np.zeros((n,) + CLIP_SHAPE, dtype=np.float32)
-            arrays = data, generate(int(cfg.synthetic_seed), cfg.split, train, n, data, cfg.center,
-                                    cfg.synthetic_style)
+            arrays = data, _generate(cfg, train, data)
     data, meta = arrays
     ds = SkeletonArrayDataset(data, meta["valid_frames"], meta["labels"], NUM_CLASSES,
                               name=f"synthetic {cfg.split} {'train' if train else 'val'}")
