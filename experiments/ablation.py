@@ -82,6 +82,9 @@ RUN_SETTINGS = ("epochs", "batch_size", "synthetic_train", "synthetic_val", "hid
                 "lambda_spatial", "lambda_pace", "lr", "moco_momentum", "set")
 # what a saved run that predates a setting was made with (the SkeletonCLR/AimCLR recipe's values)
 PREDATED_SETTINGS = {"lr": 0.1, "moco_momentum": 0.999}
+# how the pretraining is optimised: rows that do not pretrain (random init, supervised) give the same
+# numbers whatever these are, so their saved runs are reused when only these change
+PRETRAINING_ONLY = ("epochs", "lr", "moco_momentum")
 RENAMED_SETTINGS = {"train_clips": "synthetic_train", "val_clips": "synthetic_val", "t_out": "frames"}
 # flags that say where things go or how fast they are made, not what the numbers are
 WHERE_FLAGS = ("--out-dir", "--results", "--readme", "--jobs")
@@ -204,8 +207,9 @@ def pretext_heads(run_dir: str) -> dict:
     return {k[len("acc_"):]: v for k, v in last.items() if k.startswith("acc_") and k != "acc_nce"}
 
 
-def saved_result(path: str, settings: dict):
-    """The result.json of an earlier run made with `settings` and every column, else UsageError."""
+def saved_result(path: str, settings: dict, pretrained: bool = True):
+    """The result.json of an earlier run made with `settings` and every column, else UsageError.
+    pretrained=False (a random or supervised row): PRETRAINING_ONLY settings are not compared."""
     with open(path) as f:
         saved = json.load(f)
     # a setting the saved run predates had its default value then (PREDATED_SETTINGS where the default
@@ -213,7 +217,8 @@ def saved_result(path: str, settings: dict):
     defaults = vars(build_parser().parse_args([]))
     old = {RENAMED_SETTINGS.get(k, k): v for k, v in saved.get("settings", {}).items()}
     old = {**{k: defaults[k] for k in RUN_SETTINGS}, **PREDATED_SETTINGS, **old}
-    changed = [f"--{k.replace('_', '-')} {old[k]} there, {v} now" for k, v in settings.items() if old[k] != v]
+    changed = [f"--{k.replace('_', '-')} {old[k]} there, {v} now" for k, v in settings.items()
+               if old[k] != v and (pretrained or k not in PRETRAINING_ONLY)]
     missing = [c for c in COLUMNS if c not in saved]
     if missing:
         changed.append(f"no {' / '.join(missing)} result")
@@ -233,7 +238,7 @@ def run_one(args, split: str, seed: int, variant: str, done: dict) -> dict:
     kind = VARIANTS[variant][1]
     cfg = None if isinstance(kind, str) else pretrain_config(args, split, seed, variant, run_dir)
     if os.path.isfile(result_path) and not args.fresh:
-        saved = saved_result(result_path, settings)
+        saved = saved_result(result_path, settings, pretrained=cfg is not None)
         # a default in config.py may have changed since the run was made
         stale = saved_config_changes(run_dir, cfg.to_dict()) if cfg is not None else []
         if not stale:

@@ -82,6 +82,28 @@ def test_ablation_reuses_saved_runs_only_with_the_same_settings(tmp_path):
         ablation.run_one(other, "xsub", 1, "skeletonclr", {})
 
 
+@pytest.mark.parametrize("variant", ["random", "supervised"])
+def test_rows_that_do_not_pretrain_are_reused_when_only_the_pretraining_changes(tmp_path, variant):
+    """A random-init or supervised row never runs the pretraining: other --epochs / --lr /
+    --moco-momentum leave its numbers as they were, while the data or the encoder's shape do not."""
+    made = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--epochs", "4"])
+    run_dir = tmp_path / "xsub" / "seed1" / variant
+    run_dir.mkdir(parents=True)
+    settings = {k: getattr(made, k) for k in ablation.RUN_SETTINGS}
+    (run_dir / "result.json").write_text(json.dumps({"knn": 3.0, "recipe": 1.0, "probe": 2.0, "settings": settings}))
+    longer = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--epochs", "5", "--lr", "0.05",
+                                                 "--moco-momentum", "0.9"])
+    assert ablation.run_one(longer, "xsub", 1, variant, {})["probe"] == 2.0
+    wider = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--epochs", "4", "--hidden-channels", "16"])
+    with pytest.raises(UsageError, match="--hidden-channels 8 there, 16 now"):
+        ablation.run_one(wider, "xsub", 1, variant, {})
+    skeletonclr_dir = tmp_path / "xsub" / "seed1" / "skeletonclr"
+    skeletonclr_dir.mkdir()
+    (skeletonclr_dir / "result.json").write_text((run_dir / "result.json").read_text())
+    with pytest.raises(UsageError, match="--epochs 4 there, 5 now"):
+        ablation.run_one(longer, "xsub", 1, "skeletonclr", {})
+
+
 def test_saved_runs_from_before_the_lr_and_momentum_flags_count_as_the_recipe(tmp_path):
     """A result.json without lr / moco_momentum was made with the recipe's 0.1 / 0.999: not reused
     under today's defaults, reused when those are asked for."""
