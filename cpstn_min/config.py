@@ -110,6 +110,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     lr_steps: Tuple[int, ...] = (250,)   # lr x0.1 at each
     seed: int = 1
+    # the weights' (and queue's) seed when it should differ from `seed`, which then sets only the
+    # data order and the views: separates what the initialisation does from what the rest does
+    init_seed: Optional[int] = None
     device: str = "cpu"
     amp: bool = False                    # mixed precision (training/precision.py)
     amp_dtype: str = "auto"              # with amp: auto | bfloat16 | float16 (CUDA only)

@@ -60,6 +60,8 @@ def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
         _at_least(name("train.lr_steps"), step, 1)
     if not 0 <= t.seed < 2 ** 32:   # numpy's seed range
         raise UsageError(f"{name('train.seed')} must be in [0, 2**32), got {t.seed}")
+    if t.init_seed is not None and not 0 <= t.init_seed < 2 ** 32:
+        raise UsageError(f"{name('train.init_seed')} must be in [0, 2**32), got {t.init_seed}")
     if t.amp_dtype not in AMP_DTYPES:
         raise UsageError(f"{name('train.amp_dtype')} must be one of {', '.join(AMP_DTYPES)}, got {t.amp_dtype!r}")
     _at_least(name("train.save_every"), t.save_every, 0)

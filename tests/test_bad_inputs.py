@@ -77,7 +77,7 @@ def a_dead_pid() -> int:
     ("--weight-decay", "-1"), ("--lambda-pace", "nan"), ("--seed", "-1"), ("--pretext-block", "11"),
     ("--pretext-block", "-1"), ("--pretext-spatial", "shuffle"), ("--spatial-pool", "max"),
     ("--pretext-weight-end", "-1"), ("--pretext-weight-start", "nan"), ("--synthetic-style", "1.5"),
-    ("--synthetic-style", "nan")])
+    ("--synthetic-style", "nan"), ("--init-seed", "-1")])
 def test_train_rejects_a_bad_number_naming_its_flag(capsys, workdir, flag, value):
     rc = train.cli(["--config", str(workdir / "tiny.json"), "--out-dir", str(workdir / "never"), flag, value])
     one_line(capsys, rc, 2, flag, value)

@@ -61,6 +61,7 @@ FLAGS = [
     ("--weight-decay", "train.weight_decay", float, "SGD weight decay"),
     ("--lr-steps", "train.lr_steps", [int], "epochs at which the lr is multiplied by 0.1"),
     ("--seed", "train.seed", int, "seed of initialisation, data order and augmentation"),
+    ("--init-seed", "train.init_seed", int, "seed of the initial weights alone (default: --seed)"),
     ("--device", "train.device", str, "cpu | cuda | cuda:N"),
     ("--amp", "train.amp=True", None, "mixed precision: autocast in --amp-dtype, float32 weights"),
     ("--amp-dtype", "train.amp_dtype", str, "with --amp: auto (bfloat16 on CPUs and on GPUs that have it, else "

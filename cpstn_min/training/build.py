@@ -91,6 +91,8 @@ def _build(cfg: Config, device, dist, log, graph_conv_path: str) -> Run:
     if cfg.model.queue_size > len(dataset):
         log(f"queue size capped to the dataset size: {cfg.model.queue_size} -> {len(dataset)}")
         cfg.model.queue_size = len(dataset)
+    if tc.init_seed is not None:
+        torch.manual_seed(tc.init_seed)
     core = CPSTN(cfg.model, cfg.model.queue_size, pretext_classes(cfg.augment)).to(device)
     model = core
     if dist.enabled:
