@@ -242,6 +242,20 @@ def test_error_resume_with_another_model_configuration(capsys, finished_run, wor
                    "another model configuration", "hidden_channels: 4 in the checkpoint, 8 now")
 
 
+def test_a_run_saved_before_later_model_fields_resumes(workdir, finished_run, tmp_path):
+    """A checkpoint whose config predates model fields added since (here the schedule of the
+    pretext weights and the viewpoint weight) resumes with their defaults, as it was made."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    state = load(str(run / "checkpoint.pt"))
+    for field in ("pretext_weight_start", "pretext_weight_end", "lambda_view"):
+        del state["config"]["model"][field]
+    torch.save(state, run / "checkpoint.pt")
+    r = run_cli(workdir, run, "--resume", "--epochs", str(EPOCHS + 1))
+    assert r.returncode == 0, r.stderr
+    assert load(str(run / "checkpoint.pt"))["step"] == STEPS_PER_EPOCH * (EPOCHS + 1)
+
+
 def test_error_existing_run_without_resume(capsys, finished_run, workdir):
     one_line_error(capsys, ["--config", str(workdir / "tiny.json"), "--out-dir", str(finished_run)],
                    "already holds a checkpoint", "--resume")

@@ -129,9 +129,14 @@ class Run:
 
 
 def check_same_model(state: dict, model_cfg, path: str) -> None:
-    """CheckpointError naming the differing fields if `state` was written for another model config."""
-    saved = state["config"].get("model")
-    saved = saved if isinstance(saved, dict) else {}
+    """CheckpointError naming the differing fields if `state` was written for another model config.
+    The saved config is read as Config.from_dict reads it, so a run saved before a model field
+    existed resumes with the value that field had then instead of failing on it."""
+    try:
+        saved = dataclasses.asdict(Config.from_dict(state["config"]).model)
+    except (AttributeError, TypeError, ValueError):   # not a config this version reads: compare as saved
+        saved = state["config"].get("model") if isinstance(state["config"], dict) else None
+        saved = saved if isinstance(saved, dict) else {}
     current = dataclasses.asdict(model_cfg)
     diff = [f"{k}: {saved.get(k)!r} in the checkpoint, {v!r} now" for k, v in current.items()
             if _tuples(saved.get(k)) != _tuples(v)]
