@@ -15,7 +15,7 @@ import torch
 
 from .augment import check_config as check_augment
 from .config import Config, EvalConfig
-from .encoder import STRIDES
+from .encoder import INITS, STRIDES
 from .errors import UsageError
 from .pretext import SPATIAL_POOLS
 
@@ -41,6 +41,8 @@ def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
     if m.spatial_pool not in SPATIAL_POOLS:
         raise UsageError(f"{name('model.spatial_pool')} must be one of {', '.join(SPATIAL_POOLS)}, "
                          f"got {m.spatial_pool!r}")
+    if m.init not in INITS:
+        raise UsageError(f"{name('model.init')} must be one of {', '.join(INITS)}, got {m.init!r}")
     _within(name("model.momentum"), m.momentum, 0, 1)
     _positive(name("model.temperature"), m.temperature)
     for field in ("lambda_spatial", "lambda_pace", "lambda_dir", "lambda_view", "pretext_weight_start",

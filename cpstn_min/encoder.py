@@ -62,6 +62,18 @@ class STGCNBlock(nn.Module):
 
 
 STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)      # temporal stride of each block (10 blocks)
+INITS = ("uniform", "orthogonal")             # model.init
+
+
+@torch.no_grad()
+def orthogonalize_(weight: torch.Tensor, rows: int) -> None:
+    """Replace a freshly drawn weight, seen as a (rows, rest) matrix, by an orthogonal one of the
+    same Frobenius norm: only the directions of the filters change, not their scale (and so not
+    the effective learning rate of the batch-normalised layer that reads them)."""
+    matrix = weight.view(rows, -1)
+    norm = matrix.norm()
+    nn.init.orthogonal_(matrix)
+    matrix.mul_(norm / matrix.norm())
 
 
 class STGCNEncoder(nn.Module):
@@ -69,8 +81,11 @@ class STGCNEncoder(nn.Module):
     at blocks 5 and 8. (N,C,T,V,M) -> (N,feature_dim)."""
 
     def __init__(self, in_channels=3, hidden_channels=16, feature_dim=256, layout="ntu-rgb+d",
-                 strategy="spatial", temporal_kernel=9, dropout=0.0, widths=None, strides=None):
+                 strategy="spatial", temporal_kernel=9, dropout=0.0, widths=None, strides=None,
+                 init="uniform"):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
         graph = Graph(layout, strategy)
         self.register_buffer("A", torch.tensor(graph.A))
         K, V, _ = self.A.shape
@@ -87,6 +102,12 @@ class STGCNEncoder(nn.Module):
                                      temporal_kernel=temporal_kernel, dropout=dropout))
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
+        if init == "orthogonal":
+            for module in self.blocks.modules():
+                if isinstance(module, GraphConv):       # (K,Cout,Cin): K*Cout filters over Cin
+                    orthogonalize_(module.weight, module.weight.shape[0] * module.weight.shape[1])
+                elif isinstance(module, nn.Conv2d):     # temporal and residual convs: Cout filters
+                    orthogonalize_(module.weight, module.weight.shape[0])
 
     def forward_map(self, x: torch.Tensor, upto: int = 0) -> torch.Tensor:
         """(N,C,T,V,M) -> feature map (N*M, C', T', V) after block `upto` (1-based; 0: the last)."""
@@ -120,4 +141,4 @@ def build_encoder(model_cfg) -> STGCNEncoder:
     """The encoder of a config.ModelConfig (freshly initialised)."""
     return STGCNEncoder(in_channels=model_cfg.in_channels, hidden_channels=model_cfg.hidden_channels,
                         feature_dim=model_cfg.feature_dim, layout=model_cfg.layout,
-                        strategy=model_cfg.strategy)
+                        strategy=model_cfg.strategy, init=model_cfg.init)

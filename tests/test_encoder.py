@@ -63,3 +63,43 @@ def test_extension_matches_reference_backend(monkeypatch):
     monkeypatch.setenv("CPSTN_BACKEND", "reference")
     assert ops.backend("cpu") == "reference"
     torch.testing.assert_close(enc(x), y_ext, rtol=1e-10, atol=1e-10)
+
+
+def conv_weights(enc) -> dict:
+    """{name: (weight as a (filters, rest) matrix)} of every graph-conv and conv weight in the blocks."""
+    out = {}
+    for name, p in enc.blocks.named_parameters():
+        if name.endswith("gcn.weight"):
+            out[name] = p.detach().reshape(p.shape[0] * p.shape[1], -1)
+        elif p.dim() == 4:
+            out[name] = p.detach().reshape(p.shape[0], -1)
+    return out
+
+
+def test_orthogonal_init_keeps_each_layers_norm_and_makes_its_filters_orthogonal():
+    torch.manual_seed(3)
+    uniform = conv_weights(STGCNEncoder(hidden_channels=8, feature_dim=128))
+    torch.manual_seed(3)
+    orthogonal = conv_weights(STGCNEncoder(hidden_channels=8, feature_dim=128, init="orthogonal"))
+    assert uniform.keys() == orthogonal.keys() and len(orthogonal) == 10 + 10 + 3   # gcn, tcn, residual
+    for name, w in orthogonal.items():
+        assert float(w.norm()) == pytest.approx(float(uniform[name].norm()), rel=1e-5), name
+        gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w      # the smaller side: a scaled identity
+        scale = gram.diagonal().mean()
+        assert torch.allclose(gram, scale * torch.eye(gram.shape[0]), atol=1e-5 * scale), name
+        assert not torch.allclose(w, uniform[name])
+
+
+def test_init_is_checked_and_configs_saved_before_it_read_uniform():
+    from cpstn_min.config import Config
+    from cpstn_min.config_checks import check_config
+    from cpstn_min.errors import UsageError
+    saved = Config().to_dict()
+    del saved["model"]["init"]
+    assert Config.from_dict(saved).model.init == "uniform"
+    cfg = Config()
+    cfg.model.init = "xavier"
+    with pytest.raises(UsageError, match="model.init must be one of uniform, orthogonal, got 'xavier'"):
+        check_config(cfg)
+    with pytest.raises(ValueError, match="init must be one of"):
+        STGCNEncoder(init="xavier")
