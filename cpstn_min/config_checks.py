@@ -60,10 +60,10 @@ def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
     _at_least(name("train.weight_decay"), t.weight_decay, 0)
     for step in t.lr_steps:
         _at_least(name("train.lr_steps"), step, 1)
-    if not 0 <= t.seed < 2 ** 32:   # numpy's seed range
-        raise UsageError(f"{name('train.seed')} must be in [0, 2**32), got {t.seed}")
-    if t.init_seed is not None and not 0 <= t.init_seed < 2 ** 32:
-        raise UsageError(f"{name('train.init_seed')} must be in [0, 2**32), got {t.init_seed}")
+    for field in ("seed", "init_seed"):   # numpy's seed range; init_seed None: the seed's weights
+        value = getattr(t, field)
+        if value is not None and not 0 <= value < 2 ** 32:
+            raise UsageError(f"{name(f'train.{field}')} must be in [0, 2**32), got {value}")
     if t.amp_dtype not in AMP_DTYPES:
         raise UsageError(f"{name('train.amp_dtype')} must be one of {', '.join(AMP_DTYPES)}, got {t.amp_dtype!r}")
     _at_least(name("train.save_every"), t.save_every, 0)

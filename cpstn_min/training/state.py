@@ -135,7 +135,7 @@ def check_same_model(state: dict, model_cfg, path: str) -> None:
     try:
         saved = dataclasses.asdict(Config.from_dict(state["config"]).model)
     except (AttributeError, TypeError, ValueError):   # not a config this version reads: compare as saved
-        saved = state["config"].get("model") if isinstance(state["config"], dict) else None
+        saved = state["config"].get("model")             # (require_entries made "config" a dict)
         saved = saved if isinstance(saved, dict) else {}
     current = dataclasses.asdict(model_cfg)
     diff = [f"{k}: {saved.get(k)!r} in the checkpoint, {v!r} now" for k, v in current.items()
