@@ -17,7 +17,8 @@ def _values(results, variant, split, column):
     return [r[column] for r in runs if r.get(column) is not None], [r["seed"] for r in runs]
 
 
-def _paired(results, split, column):
+def paired_values(results, split, column):
+    """(CP-STN's values, SkeletonCLR's) over the same seeds in the same order, ([], []) if their seeds differ."""
     a, seeds_a = _values(results, CANDIDATE, split, column)
     b, seeds_b = _values(results, BASELINE, split, column)
     return (a, b) if seeds_a == seeds_b and len(a) == len(b) else ([], [])
@@ -54,7 +55,7 @@ def markdown_table(results, raw_joints: dict, splits, variants, labels: dict, co
         lines.append(f"| {labels[v]} | " + " | ".join(mean_std(_values(results, v, s, c)[0]) for s, c in cols)
                      + " |")
     if BASELINE in variants and CANDIDATE in variants:
-        cells = [difference_cell(*_paired(results, s, c)) for s, c in cols]
+        cells = [difference_cell(*paired_values(results, s, c)) for s, c in cols]
         lines.append(f"| **{labels[CANDIDATE].split(' (')[0]} − {labels[BASELINE].split(' (')[0]}**, "
                      "paired by seed, [95% CI] | " + " | ".join(cells) + " |")
     return "\n".join(lines + heads_table(results, variants, labels)) + "\n"

@@ -24,8 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-COLUMNS = ("knn", "recipe", "probe")
-PAIR = ("skeletonclr", "cpstn")
+from cpstn_min.errors import UsageError, run_cli  # noqa: E402
+from experiments.ablation import COLUMNS, settings_of  # noqa: E402
+from experiments.ablation_table import paired_values  # noqa: E402
 
 
 def by_key(runs) -> dict:
@@ -35,18 +36,16 @@ def by_key(runs) -> dict:
 
 def spread_rows(runs) -> list:
     """[(split, column, seeds, sd SkeletonCLR, sd CP-STN, sd of the paired difference, correlation)]
-    over the seeds that have both methods (at least 3, so that a correlation means something)."""
-    runs, rows = by_key(runs), []
-    for split in sorted({k[0] for k in runs}):
-        seeds = sorted(s for (sp, s, v) in runs if sp == split and v == PAIR[0] and (sp, s, PAIR[1]) in runs)
-        if len(seeds) < 3:
-            continue
+    where both methods ran on the same seeds, at least 3 (so that a correlation means something)."""
+    rows = []
+    for split in sorted({r["split"] for r in runs}):
         for column in COLUMNS:
-            a = [runs[split, s, PAIR[0]][column] for s in seeds]
-            b = [runs[split, s, PAIR[1]][column] for s in seeds]
-            d = [y - x for x, y in zip(a, b)]
-            rows.append((split, column, len(seeds), statistics.stdev(a), statistics.stdev(b),
-                         statistics.stdev(d), statistics.correlation(a, b)))
+            cpstn, skeletonclr = paired_values(runs, split, column)
+            if len(cpstn) < 3:
+                continue
+            d = [y - x for x, y in zip(skeletonclr, cpstn)]
+            rows.append((split, column, len(cpstn), statistics.stdev(skeletonclr), statistics.stdev(cpstn),
+                         statistics.stdev(d), statistics.correlation(skeletonclr, cpstn)))
     return rows
 
 
@@ -57,10 +56,10 @@ def swapped_runs(folders) -> list:
         for path in sorted(glob.glob(os.path.join(folder, "*", "seed*", "*", "result.json"))):
             with open(path) as f:
                 run = json.load(f)
-            init = [s.split("=", 1)[1] for s in run.get("settings", {}).get("set", []) if s.startswith("train.init_seed=")]
-            if not init:
-                raise SystemExit(f"error: {path} was not made with --set train.init_seed=N")
-            found.append((run["split"], run["seed"], int(init[0]), run["variant"], run))
+            init = settings_of(run.get("settings", {}).get("set", [])).get("train.init_seed")
+            if init is None:
+                raise UsageError(f"{path} was not made with --set train.init_seed=N")
+            found.append((run["split"], run["seed"], int(init), run["variant"], run))
     return found
 
 
@@ -73,8 +72,11 @@ def main(argv=None) -> int:
     p.add_argument("ablation_json", help="an ablation's --results JSON (its runs)")
     p.add_argument("--swaps", nargs="*", default=[], help="ablation folders made with --set train.init_seed=N")
     args = p.parse_args(argv)
-    with open(args.ablation_json) as f:
-        runs = json.load(f)["runs"]
+    try:
+        with open(args.ablation_json) as f:
+            runs = json.load(f)["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"{args.ablation_json}: not an ablation's results JSON with its runs ({e!r})") from None
     print("| split | column | seeds | sd SkeletonCLR | sd CP-STN | sd of CP-STN − SkeletonCLR | correlation |")
     print("|---|---|---|---|---|---|---|")
     for split, column, n, sa, sb, sd, r in spread_rows(runs):
@@ -91,4 +93,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -5,6 +5,7 @@ import statistics
 
 import pytest
 
+from cpstn_min.errors import UsageError, run_cli
 from experiments import seed_spread
 
 
@@ -51,7 +52,22 @@ def test_swapped_runs_name_their_weights_seed(tmp_path, capsys):
     assert "| xsub | skeletonclr | 1 | 3 | 60.0 / 70.0 / 75.0 | 70.0 / 70.0 / 70.0 | 75.0 / 75.0 / 75.0 |" in out
 
 
-def test_a_swap_folder_without_an_init_seed_is_refused(tmp_path):
+def test_a_swap_folder_without_an_init_seed_is_refused(tmp_path, capsys):
     write_run(tmp_path / "plain", 1, [])
-    with pytest.raises(SystemExit, match="was not made with --set train.init_seed"):
+    with pytest.raises(UsageError, match="was not made with --set train.init_seed"):
         seed_spread.swapped_runs([tmp_path / "plain"])
+    ablation_json = tmp_path / "ablation.json"
+    ablation_json.write_text(json.dumps({"runs": runs_of([70.0, 64.0, 75.0], [3.0, 3.0, 3.0])}))
+    assert run_cli(lambda: seed_spread.main([str(ablation_json), "--swaps", str(tmp_path / "plain")])) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "train.init_seed" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", [None, "not json", "{}"])
+def test_an_unreadable_ablation_json_is_one_line_and_exit_2(tmp_path, capsys, content):
+    path = tmp_path / "ablation.json"
+    if content is not None:
+        path.write_text(content)
+    assert run_cli(lambda: seed_spread.main([str(path)])) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: not an ablation's results JSON") and len(err.splitlines()) == 1
