@@ -118,6 +118,20 @@ def test_train_rejects_a_bad_pretext_setting_in_a_config_file(capsys, workdir, t
 
 
 @pytest.mark.parametrize("section,field,value,fragment", [
+    ("model", "init", "xavier", "must be one of uniform, orthogonal"),
+    ("train", "init_seed", -1, "must be in [0, 2**32)"),
+    ("train", "init_seed", "3", "must be an integer")])
+def test_train_rejects_a_bad_initialisation_setting_in_a_config_file(capsys, workdir, tmp_path, section, field,
+                                                                      value, fragment):
+    config = json.loads((workdir / "tiny.json").read_text())
+    config[section][field] = value
+    (tmp_path / "bad.json").write_text(json.dumps(config))
+    rc = train.cli(["--config", str(tmp_path / "bad.json"), "--out-dir", str(tmp_path / "never")])
+    one_line(capsys, rc, 2, f"{section}.{field}", fragment)
+    assert not os.path.exists(tmp_path / "never")
+
+
+@pytest.mark.parametrize("section,field,value,fragment", [
     ("train", "epochs", "3", "must be an integer"),
     ("train", "lr", "fast", "must be a number"),
     ("train", "lr_steps", "5", "must be a list of integers"),
