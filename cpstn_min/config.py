@@ -103,6 +103,10 @@ class ModelConfig:
     # and every run before this field) | "orthogonal" (the same norm per layer, orthogonal rows or
     # columns: no draw with nearly parallel filters; experiments/results/seed_spread.md)
     init: str = "uniform"
+    # batch norm of the contrastive views over this many groups of the batch, the key's drawn after a
+    # random permutation (shuffle_bn.py: MoCo's shuffle BN on one process); 1 = over the whole batch,
+    # as SkeletonCLR/AimCLR and every run before this field
+    shuffle_bn_groups: int = 1
 
 
 @dataclass

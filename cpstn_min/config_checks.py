@@ -54,6 +54,13 @@ def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
                          f"query view: it needs the contrastive branch (drop {name('model.contrastive')})")
     _at_least(name("train.epochs"), t.epochs, 1)
     _at_least(name("train.batch_size"), t.batch_size, 1)
+    _at_least(name("model.shuffle_bn_groups"), m.shuffle_bn_groups, 1)
+    if t.batch_size % m.shuffle_bn_groups:
+        raise UsageError(f"{name('train.batch_size')} {t.batch_size} does not split into "
+                         f"{name('model.shuffle_bn_groups')}={m.shuffle_bn_groups} equal groups")
+    if m.shuffle_bn_groups > 1 and cfg.augment.pretext_viewpoint and m.pretext:
+        raise UsageError(f"{name('model.shuffle_bn_groups')} > 1 is not implemented with "
+                         f"{name('augment.pretext_viewpoint')} (its query pass is split at the heads' block)")
     _positive(name("train.lr"), t.lr)
     _within(name("train.momentum"), t.momentum, 0, 1)
     _finite(name("train.weight_decay"), t.weight_decay)

@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import distributed
+from .shuffle_bn import grouped_forward
 
 
 class MoCo(nn.Module):
@@ -19,14 +20,17 @@ class MoCo(nn.Module):
 
     query_net: the module whose copy becomes the key network (encoder + projector); the
     query network itself is not stored here, its parameters are passed to momentum_update.
+    bn_groups > 1: keys are batch-normalized in that many shuffled groups (shuffle_bn.py).
     """
 
     def __init__(self, query_net: nn.Module, dim: int, queue_size: int,
-                 momentum: float = 0.999, temperature: float = 0.07):
+                 momentum: float = 0.999, temperature: float = 0.07, bn_groups: int = 1):
         super().__init__()
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
-        self.m, self.T = momentum, temperature
+        if bn_groups < 1:
+            raise ValueError(f"bn_groups must be >= 1, got {bn_groups}")
+        self.m, self.T, self.bn_groups = momentum, temperature, bn_groups
         self.encoder_k = copy.deepcopy(query_net)
         for p in self.encoder_k.parameters():
             p.requires_grad_(False)  # never touched by the optimizer
@@ -46,7 +50,7 @@ class MoCo(nn.Module):
     @torch.no_grad()
     def keys(self, x_k: torch.Tensor) -> torch.Tensor:
         """(N,C,T,V,M) key view -> (N,dim) normalized keys (float32)."""
-        return F.normalize(self.encoder_k(x_k).float(), dim=1)
+        return F.normalize(grouped_forward(self.encoder_k, x_k, self.bn_groups, shuffle=True).float(), dim=1)
 
     def logits(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """q (N,C) normalized queries with grad, k (N,C) keys -> (N,1+K) logits / T."""

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from .config import AugmentConfig
 from .encoder import build_encoder, pool_map
 from .moco import MoCo
+from .shuffle_bn import grouped_forward
 from .pretext import PretextHeads, pretext_classes
 
 
@@ -54,7 +55,8 @@ class CPSTN(nn.Module):
         if model_cfg.contrastive:
             self.projector = projector(fd, model_cfg.proj_dim, model_cfg.mlp)
             self.moco = MoCo(nn.Sequential(self.encoder_q, self.projector), model_cfg.proj_dim,
-                             queue_size, model_cfg.momentum, model_cfg.temperature)
+                             queue_size, model_cfg.momentum, model_cfg.temperature,
+                             model_cfg.shuffle_bn_groups)
         if model_cfg.pretext:
             classes = classes if classes is not None else pretext_classes(AugmentConfig())
             blocks = len(self.encoder_q.widths)
@@ -88,8 +90,9 @@ class CPSTN(nn.Module):
                 query_map = self.encoder_q.forward_map(views["query"], upto=self.pretext_block)
                 features = pool_map(self.encoder_q.continue_map(query_map, self.pretext_block),
                                     views["query"].shape[0])
-            else:
-                features = self.encoder_q(views["query"])
+            else:   # in groups when keys are shuffle-BN'd, as each GPU's queries are in MoCo
+                features = grouped_forward(self.encoder_q, views["query"], self.cfg.shuffle_bn_groups,
+                                           shuffle=False)
             q = F.normalize(self.projector(features).float(), dim=1)  # (N,C)
             out["nce"], out["acc_nce"] = self.moco(q, views["key"], self.query_params())
             loss = loss + out["nce"]

@@ -19,7 +19,7 @@ NOT_RESULTS = {"train.out_dir", "train.resume", "train.overwrite", "train.device
 PRETEXT_FIELDS = ("augment.pretext_", "model.lambda_", "model.pretext_hidden", "model.pretext_block",
                   "model.pretext_weight", "model.loss_weighting", "model.spatial_pool")
 CONTRASTIVE_FIELDS = ("augment.key_", "augment.query_", "model.proj_dim", "model.mlp", "model.queue_size",
-                      "model.momentum", "model.temperature")
+                      "model.momentum", "model.temperature", "model.shuffle_bn_groups")
 
 
 def flat(config: dict) -> dict:

@@ -106,8 +106,11 @@ def test_the_viewpoint_task_without_the_contrastive_views_is_refused(capsys, wor
     ({"augment": {"pretext_viewpoint": True, "pretext_viewpoint_deg": [30.0, 30.0]}}, "augment.pretext_viewpoint_deg"),
     ({"augment": {"pretext_viewpoint": "yes"}}, "augment.pretext_viewpoint"),
     ({"model": {"pretext_weight_end": -0.5}}, "model.pretext_weight_end"),
-    ({"model": {"pretext_weight_start": math.inf}}, "model.pretext_weight_start")])
-def test_train_rejects_a_bad_pretext_setting_in_a_config_file(capsys, workdir, tmp_path, values, fragment):
+    ({"model": {"pretext_weight_start": math.inf}}, "model.pretext_weight_start"),
+    ({"model": {"shuffle_bn_groups": 0}}, "model.shuffle_bn_groups"),
+    ({"model": {"shuffle_bn_groups": 2.0}}, "model.shuffle_bn_groups"),
+    ({"model": {"shuffle_bn_groups": 7}}, "model.shuffle_bn_groups")])
+def test_train_rejects_a_bad_pretext_or_contrastive_setting_in_a_config_file(capsys, workdir, tmp_path, values, fragment):
     config = json.loads((workdir / "tiny.json").read_text())
     for section, fields in values.items():
         config[section].update(fields)

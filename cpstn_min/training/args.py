@@ -47,6 +47,8 @@ FLAGS = [
     ("--queue-size", "model.queue_size", int, "MoCo queue length (capped to the dataset size)"),
     ("--moco-momentum", "model.momentum", float, "EMA momentum of the key encoder"),
     ("--temperature", "model.temperature", float, "InfoNCE temperature"),
+    ("--shuffle-bn-groups", "model.shuffle_bn_groups", int, "batch-normalize queries and keys in this many "
+                                                           "groups, the keys' shuffled (1: whole batch)"),
     ("--no-contrastive", "model.contrastive=False", None, "pretext-only model"),
     ("--no-pretext", "model.pretext=False", None, "contrastive only (SkeletonCLR baseline)"),
     ("--lambda-spatial", "model.lambda_spatial", float, "weight of the spatial pretext loss"),

@@ -81,6 +81,9 @@ def _build(cfg: Config, device, dist, log, graph_conv_path: str) -> Run:
         distributed.barrier()
     _model_fits_data(cfg, dataset, log)
     per_rank = tc.batch_size // dist.world_size
+    if per_rank % cfg.model.shuffle_bn_groups:
+        raise UsageError(f"the batch of {per_rank} clips per process does not split into "
+                         f"model.shuffle_bn_groups={cfg.model.shuffle_bn_groups} equal groups")
     if len(dataset) < tc.batch_size:
         raise UsageError(f"batch size {tc.batch_size} exceeds the {len(dataset)} training clips")
     sampler = ResumableSampler(dataset, num_replicas=dist.world_size, rank=dist.rank,
