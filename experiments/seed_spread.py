@@ -7,7 +7,8 @@ The first part reads an ablation's JSON (experiments/ablation.py --results X.md 
 prints, for each split and column, the seed-to-seed standard deviation of SkeletonCLR and of CP-STN,
 that of their paired difference (same seed: same initial weights, data order and views) and the
 correlation of the two methods across seeds. A spread the two methods share comes from something the
-seed sets for both; pairing removes it from the comparison.
+seed sets for both; pairing removes it from the comparison. The last column tests whether the two
+methods spread alike (Pitman-Morgan, paired): its t, and whether it rejects equal spread at 5%.
 
 --swaps: ablation folders made with `--seeds S --set train.init_seed=I` (the weights of seed I,
 the data order and views of seed S). Each of their runs is printed beside the runs of seed S and of
@@ -27,6 +28,7 @@ if ROOT not in sys.path:
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
 from experiments.ablation import COLUMNS, settings_of  # noqa: E402
 from experiments.ablation_table import paired_values  # noqa: E402
+from experiments.stats import equal_spread_t, t_975  # noqa: E402
 
 
 def by_key(runs) -> dict:
@@ -35,8 +37,9 @@ def by_key(runs) -> dict:
 
 
 def spread_rows(runs) -> list:
-    """[(split, column, seeds, sd SkeletonCLR, sd CP-STN, sd of the paired difference, correlation)]
-    where both methods ran on the same seeds, at least 3 (so that a correlation means something)."""
+    """[(split, column, seeds, sd SkeletonCLR, sd CP-STN, sd of the paired difference, correlation,
+    equal-spread t)] where both methods ran on the same seeds, at least 3 (so that a correlation means
+    something); t > 0: SkeletonCLR spreads more (stats.equal_spread_t, on seeds - 2 degrees of freedom)."""
     rows = []
     for split in sorted({r["split"] for r in runs}):
         for column in COLUMNS:
@@ -45,7 +48,8 @@ def spread_rows(runs) -> list:
                 continue
             d = [y - x for x, y in zip(skeletonclr, cpstn)]
             rows.append((split, column, len(cpstn), statistics.stdev(skeletonclr), statistics.stdev(cpstn),
-                         statistics.stdev(d), statistics.correlation(skeletonclr, cpstn)))
+                         statistics.stdev(d), statistics.correlation(skeletonclr, cpstn),
+                         equal_spread_t(skeletonclr, cpstn)[0]))
     return rows
 
 
@@ -77,10 +81,12 @@ def main(argv=None) -> int:
             runs = json.load(f)["runs"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(f"{args.ablation_json}: not an ablation's results JSON with its runs ({e!r})") from None
-    print("| split | column | seeds | sd SkeletonCLR | sd CP-STN | sd of CP-STN − SkeletonCLR | correlation |")
-    print("|---|---|---|---|---|---|---|")
-    for split, column, n, sa, sb, sd, r in spread_rows(runs):
-        print(f"| {split} | {column} | {n} | {sa:.1f} | {sb:.1f} | {sd:.1f} | {r:+.2f} |")
+    print("| split | column | seeds | sd SkeletonCLR | sd CP-STN | sd of CP-STN − SkeletonCLR | correlation "
+          "| Pitman-Morgan t (spreads differ at 5%?) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for split, column, n, sa, sb, sd, r, t in spread_rows(runs):
+        verdict = "yes" if abs(t) > t_975(n - 2) else "no"
+        print(f"| {split} | {column} | {n} | {sa:.1f} | {sb:.1f} | {sd:.1f} | {r:+.2f} | {t:+.2f} ({verdict}) |")
     if args.swaps:
         known = by_key(runs)
         print("\n| split | method | data order and views of seed | weights of seed | swapped run "

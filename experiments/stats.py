@@ -33,6 +33,21 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> Tuple[float, Op
     return mean, (mean - half, mean + half)
 
 
+def equal_spread_t(a: Sequence[float], b: Sequence[float]) -> Tuple[float, int]:
+    """(t, degrees of freedom) of the Pitman-Morgan test that paired a and b spread equally:
+    var(a) = var(b) exactly when a_i - b_i and a_i + b_i are uncorrelated, so with r their
+    correlation t = r * sqrt((n - 2) / (1 - r^2)) on n - 2 degrees of freedom; |t| > t_975
+    rejects equal spread at 5%. t > 0: a spreads more than b."""
+    if len(a) != len(b) or len(a) < 3:
+        raise ValueError(f"the test needs at least 3 pairs of equal length, got {len(a)} and {len(b)}")
+    diff, total = [x - y for x, y in zip(a, b)], [x + y for x, y in zip(a, b)]
+    if statistics.pstdev(diff) == 0 or statistics.pstdev(total) == 0:
+        return 0.0, len(a) - 2     # b = a + c or b = c - a: the spreads are equal exactly
+    r = statistics.correlation(diff, total)
+    n = len(a)
+    return (math.copysign(math.inf, r) if abs(r) >= 1 else r * math.sqrt((n - 2) / (1 - r * r))), n - 2
+
+
 def mean_std(values) -> str:
     """'mean ± sample standard deviation' with one decimal ('–' for no values; one value has no spread)."""
     if not values:

@@ -22,7 +22,7 @@ def test_a_spread_both_methods_share_leaves_the_paired_difference():
     clr, shift = [70.0, 64.0, 75.0, 68.0], [3.0, 3.5, 2.5, 3.0]
     rows = seed_spread.spread_rows(runs_of(clr, shift))
     assert [r[:3] for r in rows] == [("xsub", c, 4) for c in seed_spread.COLUMNS]
-    _, _, _, sd_clr, sd_cpstn, sd_diff, corr = rows[0]
+    _, _, _, sd_clr, sd_cpstn, sd_diff, corr, _ = rows[0]
     assert sd_clr == pytest.approx(statistics.stdev(clr))
     assert sd_cpstn == pytest.approx(statistics.stdev([a + d for a, d in zip(clr, shift)]))
     assert sd_diff == pytest.approx(statistics.stdev(shift)) and sd_diff < sd_clr / 5
