@@ -19,6 +19,8 @@ same code path (pretext-only model / SkeletonCLR baseline).
 
 Batch norm: every pass normalizes with its own batch statistics; keys are not
 shuffle-BN'd across processes (as in SkeletonCLR/AimCLR's single-process code).
+model_cfg.shuffle_bn_groups > 1 normalizes the query and key views in groups of each
+process's batch instead, the keys' groups shuffled (shuffle_bn.py).
 """
 from typing import Dict, Optional
 
