@@ -7,11 +7,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cpstn_min.config import Config, ModelConfig
+from cpstn_min.config import Config
 from cpstn_min.config_checks import check_config
 from cpstn_min.errors import UsageError
 from cpstn_min.model import CPSTN
 from cpstn_min.shuffle_bn import grouped_forward
+from test_model import CLASSES, tiny_cfg, views
 
 pytestmark = pytest.mark.usefixtures("one_thread")   # tiny tensors: see conftest.one_thread
 
@@ -52,23 +53,13 @@ def test_a_batch_that_does_not_split_evenly_is_an_error():
         grouped_forward(bn_net(), torch.randn(10, 5), 4, shuffle=True)
 
 
-def views(n=8, T=8, V=25, M=2):
-    g = torch.Generator().manual_seed(0)
-    v = {name: torch.randn(n, 3, T, V, M, generator=g) for name in ("query", "key", "pretext")}
-    v["spatial_label"] = torch.randint(0, 6, (n,), generator=g)
-    v["pace_label"] = torch.randint(0, 4, (n,), generator=g)
-    return v
-
-
 def tiny(groups):
     torch.manual_seed(0)
-    cfg = ModelConfig(hidden_channels=4, feature_dim=8, proj_dim=6, pretext_hidden=8, momentum=0.9,
-                      shuffle_bn_groups=groups)
-    return CPSTN(cfg, queue_size=16, classes={"spatial": 6, "pace": 4})
+    return CPSTN(tiny_cfg(shuffle_bn_groups=groups), queue_size=16, classes=CLASSES)
 
 
 def test_the_model_encodes_queries_in_groups_and_keys_in_shuffled_groups():
-    model, v = tiny(2), views()
+    model, v = tiny(2), views(n=8)
     key_net = copy.deepcopy(model.moco.encoder_k)            # the step's EMA with equal weights is a no-op
     with torch.no_grad():
         for pk, pq in zip(key_net.parameters(), model.query_params()):
