@@ -99,6 +99,10 @@ class ModelConfig:
     # time only, one vector per joint, so which body part was changed stays locatable; "mean" =
     # averaged over joints too, as the pace head (before this field: no spatial task learned so)
     spatial_pool: str = "joints"
+    # what the pace (and direction) classifier reads: "mean" = features averaged over time and joints
+    # (every run before this field) | "frames" = averaged over the joints only, in 8 spans of time,
+    # so the head sees how the features change along the view (pretext.py)
+    pace_pool: str = "mean"
     # the encoder's initial conv and graph-conv weights: "uniform" (PyTorch's default, as the peers
     # and every run before this field) | "orthogonal" (the same norm per layer, orthogonal rows or
     # columns: no draw with nearly parallel filters; experiments/results/seed_spread.md)

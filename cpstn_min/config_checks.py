@@ -17,7 +17,7 @@ from .augment import check_config as check_augment
 from .config import Config, EvalConfig
 from .encoder import INITS, STRIDES
 from .errors import UsageError
-from .pretext import SPATIAL_POOLS
+from .pretext import PACE_POOLS, SPATIAL_POOLS
 
 AMP_DTYPES = ("auto", "bfloat16", "float16")   # train.amp_dtype (training/precision.py)
 
@@ -41,6 +41,9 @@ def check_config(cfg: Config, flags: Dict[str, str] = None) -> Config:
     if m.spatial_pool not in SPATIAL_POOLS:
         raise UsageError(f"{name('model.spatial_pool')} must be one of {', '.join(SPATIAL_POOLS)}, "
                          f"got {m.spatial_pool!r}")
+    if m.pace_pool not in PACE_POOLS:
+        raise UsageError(f"{name('model.pace_pool')} must be one of {', '.join(PACE_POOLS)}, "
+                         f"got {m.pace_pool!r}")
     if m.init not in INITS:
         raise UsageError(f"{name('model.init')} must be one of {', '.join(INITS)}, got {m.init!r}")
     _within(name("model.momentum"), m.momentum, 0, 1)

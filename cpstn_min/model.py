@@ -68,7 +68,7 @@ class CPSTN(nn.Module):
             self.pretext_block = model_cfg.pretext_block if model_cfg.contrastive else 0
             head_dim = self.encoder_q.widths[self.pretext_block - 1] if self.pretext_block else fd
             self.pretext = PretextHeads(head_dim, classes, model_cfg.pretext_hidden, self.encoder_q.A.shape[1],
-                                        spatial_pool=model_cfg.spatial_pool)
+                                        spatial_pool=model_cfg.spatial_pool, pace_pool=model_cfg.pace_pool)
             self.weights = {"spatial": model_cfg.lambda_spatial, "mask": model_cfg.lambda_spatial,
                             "pace": model_cfg.lambda_pace, "dir": model_cfg.lambda_dir,
                             "view": model_cfg.lambda_view}

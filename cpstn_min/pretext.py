@@ -5,7 +5,9 @@ spatial transform (a frozen or swapped body part, or an in-plane rotation), 'pac
 which playback speed, optionally 'dir' = forward or reversed playback: classifiers on
 pooled features (N,D) -> logits (N,classes); with spatial_pool "joints" the spatial classifier
 reads the feature map averaged over time only, (N,D*V): averaged over the joints too, which part
-was frozen or swapped is no longer in the features. 'mask' = where the joints of a body part
+was frozen or swapped is no longer in the features; with pace_pool "frames" the pace and direction
+classifiers read the map averaged over the joints only, in FRAME_BINS steps of time, (N,D*FRAME_BINS),
+so how the features change over the view reaches them. 'mask' = where the joints of a body part
 that was masked out of the view are: a per-joint decoder on the feature map (masked_part.py).
 'view' = by which yaw the pretext view's viewpoint was turned from the contrastive query's: a
 classifier on both views' features side by side (pooled as the spatial head's), so it needs the
@@ -27,6 +29,10 @@ from .pretext_views import mask_parts, pace_classes, spatial_classes, viewpoint_
 LABEL_KEYS = {"spatial": "spatial_label", "pace": "pace_label", "dir": "dir_label", "mask": "mask_label",
               "view": "view_label"}
 SPATIAL_POOLS = ("mean", "joints")   # model.spatial_pool
+PACE_POOLS = ("mean", "frames")      # model.pace_pool
+# time steps the "frames" pool keeps: a fixed number, so the head's size does not depend on the
+# view length or the block (block 7 of a 32-frame view has 16 steps: pairs of them are averaged)
+FRAME_BINS = 8
 
 
 def pretext_classes(augment_cfg) -> Dict[str, int]:
@@ -56,17 +62,28 @@ def joint_pool(feature_map: torch.Tensor, N: int) -> torch.Tensor:
     return per_joint.view(N, -1, *per_joint.shape[1:]).mean(dim=1).flatten(1)
 
 
+def frame_pool(feature_map: torch.Tensor, N: int) -> torch.Tensor:
+    """Feature map (N*M,C,T,V) -> (N,C*FRAME_BINS): mean over the joints, T averaged into FRAME_BINS
+    equal spans of time, then mean over the M bodies."""
+    per_frame = F.adaptive_avg_pool1d(feature_map.mean(dim=3), FRAME_BINS)
+    return per_frame.view(N, -1, *per_frame.shape[1:]).mean(dim=1).flatten(1)
+
+
 class PretextHeads(nn.Module):
     def __init__(self, feature_dim: int, classes: Dict[str, int], hidden: int = 256, num_joints: int = 25,
-                 spatial_pool: str = "mean"):
+                 spatial_pool: str = "mean", pace_pool: str = "mean"):
         super().__init__()
         unknown = set(classes) - set(LABEL_KEYS)
         if unknown:
             raise ValueError(f"unknown pretext tasks {sorted(unknown)}; known: {sorted(LABEL_KEYS)}")
         if spatial_pool not in SPATIAL_POOLS:
             raise ValueError(f"spatial_pool must be one of {SPATIAL_POOLS}, got {spatial_pool!r}")
+        if pace_pool not in PACE_POOLS:
+            raise ValueError(f"pace_pool must be one of {PACE_POOLS}, got {pace_pool!r}")
         self.per_joint = {"spatial", "view"} & set(classes) if spatial_pool == "joints" else set()
-        in_dims = {name: feature_dim * num_joints if name in self.per_joint else feature_dim for name in classes}
+        self.per_frame = {"pace", "dir"} & set(classes) if pace_pool == "frames" else set()
+        in_dims = {name: feature_dim * num_joints if name in self.per_joint else
+                   feature_dim * FRAME_BINS if name in self.per_frame else feature_dim for name in classes}
         if "view" in in_dims:
             in_dims["view"] *= 2                                  # pretext and query features side by side
         self.heads = nn.ModuleDict({name: MaskedPartHead(feature_dim, hidden, num_joints) if name == "mask"
@@ -84,14 +101,15 @@ class PretextHeads(nn.Module):
         N = views["pace_label"].shape[0]
         if "view" in self.heads and query_map is None:
             raise ValueError("the relative-viewpoint head needs query_map, the query view's feature map")
-        pooled = pool_map(feature_map, N) if set(self.heads) - {"mask"} - self.per_joint else None
+        pooled = pool_map(feature_map, N) if set(self.heads) - {"mask"} - self.per_joint - self.per_frame else None
         joints = joint_pool(feature_map, N) if self.per_joint else None
+        frames = frame_pool(feature_map, N) if self.per_frame else None
         out = {}
         for name, h in self.heads.items():
             if name == "mask":
                 out[name] = h(feature_map, views)
                 continue
-            features = joints if name in self.per_joint else pooled
+            features = joints if name in self.per_joint else frames if name in self.per_frame else pooled
             if name == "view":
                 features = torch.cat([features, self.pool(name, query_map, N)], 1)
             labels = views[LABEL_KEYS[name]].to(feature_map.device)

@@ -321,8 +321,11 @@ def pretext_text(args) -> str:
     # the rule PretextHeads applies: only a 'spatial' classifier (not the mask decoder) reads per joint
     reads_joints = cfg.model.spatial_pool == "joints" and "spatial" in pretext_classes(cfg.augment)
     per_joint = " on one feature vector per joint" if reads_joints else ""
-    tasks = f"pace (weight {args.lambda_pace:g})" + (
+    over_time = " on the features over time" if cfg.model.pace_pool == "frames" else ""
+    tasks = f"pace (weight {args.lambda_pace:g}{over_time})" + (
         "" if spatial == "none" else f" and {spatial} (weight {args.lambda_spatial:g}{per_joint})")
+    if cfg.augment.pretext_reverse:
+        tasks += f" and playback direction (weight {cfg.model.lambda_dir:g}{over_time})"
     if cfg.augment.pretext_viewpoint:
         yaws = "/".join(f"{d:g}" for d in cfg.augment.pretext_viewpoint_deg)
         tasks += f" and relative viewpoint (yaw {yaws}° from the query's, weight {cfg.model.lambda_view:g})"

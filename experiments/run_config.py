@@ -17,7 +17,8 @@ from cpstn_min.config import Config
 NOT_RESULTS = {"train.out_dir", "train.resume", "train.overwrite", "train.device", "train.log_every",
                "train.save_every", "train.check_data", "data.cache_dir", "data.num_workers"}
 PRETEXT_FIELDS = ("augment.pretext_", "model.lambda_", "model.pretext_hidden", "model.pretext_block",
-                  "model.pretext_weight", "model.loss_weighting", "model.spatial_pool")
+                  "model.pretext_weight", "model.loss_weighting", "model.spatial_pool",
+                  "model.pace_pool")
 CONTRASTIVE_FIELDS = ("augment.key_", "augment.query_", "model.proj_dim", "model.mlp", "model.queue_size",
                       "model.momentum", "model.temperature", "model.shuffle_bn_groups")
 

@@ -237,6 +237,11 @@ def test_table_notes_name_the_pretext_tasks_the_runs_used():
     assert "every weight times 0.5, heads after" in halved
     joint_mean = ablation.notes(ablation.parse_args(["--set", "model.spatial_pool=mean"]), "cmd", 1.0, {})
     assert "pace (weight 1) and freeze (weight 1), heads after encoder block 7" in joint_mean
+    over_time = ablation.notes(ablation.parse_args(["--set", "model.pace_pool=frames", "augment.pretext_reverse=true"]),
+                               "cmd", 1.0, {})
+    assert ("pace (weight 1 on the features over time) and freeze (weight 1 on one feature vector per joint) "
+            "and playback direction (weight 1 on the features over time), heads after") in over_time
+    assert "playback direction" not in default and "over time" not in default
 
 
 @pytest.mark.parametrize("flag, value, field", [("--lr", "-1", "train.lr"), ("--moco-momentum", "2", "model.momentum"),

@@ -109,7 +109,8 @@ def test_the_viewpoint_task_without_the_contrastive_views_is_refused(capsys, wor
     ({"model": {"pretext_weight_start": math.inf}}, "model.pretext_weight_start"),
     ({"model": {"shuffle_bn_groups": 0}}, "model.shuffle_bn_groups"),
     ({"model": {"shuffle_bn_groups": 2.0}}, "model.shuffle_bn_groups"),
-    ({"model": {"shuffle_bn_groups": 7}}, "model.shuffle_bn_groups")])
+    ({"model": {"shuffle_bn_groups": 7}}, "model.shuffle_bn_groups"),
+    ({"model": {"pace_pool": "joints"}}, "(model.pace_pool) must be one of mean, frames")])
 def test_train_rejects_a_bad_pretext_or_contrastive_setting_in_a_config_file(capsys, workdir, tmp_path, values, fragment):
     config = json.loads((workdir / "tiny.json").read_text())
     for section, fields in values.items():

@@ -42,6 +42,8 @@ FLAGS = [
                                                     "(0: the last)"),
     ("--spatial-pool", "model.spatial_pool", str, "what the spatial head reads: mean (over time and joints) | "
                                                   "joints (over time only: one vector per joint)"),
+    ("--pace-pool", "model.pace_pool", str, "what the pace and direction heads read: mean (over time and "
+                                            "joints) | frames (over joints only: 8 spans of time)"),
     ("--hidden-channels", "model.hidden_channels", int, "ST-GCN width of the first blocks"),
     ("--feature-dim", "model.feature_dim", int, "pooled encoder features"),
     ("--queue-size", "model.queue_size", int, "MoCo queue length (capped to the dataset size)"),
