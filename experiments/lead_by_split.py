@@ -9,9 +9,7 @@ interval. A seed is the unit: it sets both splits' initial weights, so the two l
 paired. A gap whose interval holds zero means the runs do not show that the splits differ.
 """
 import argparse
-import json
 import os
-import statistics
 import sys
 from typing import Dict, List
 
@@ -21,6 +19,7 @@ if ROOT not in sys.path:
 
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
 from experiments.ablation import COLUMNS  # noqa: E402
+from experiments.tables import read_runs  # noqa: E402
 from experiments.stats import difference_cell  # noqa: E402
 
 SPLITS = ("xsub", "xview")
@@ -56,11 +55,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("ablation_json", help="an ablation's --results JSON (its runs)")
     args = p.parse_args(argv)
-    try:
-        with open(args.ablation_json) as f:
-            runs = json.load(f)["runs"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"{args.ablation_json}: not an ablation's results JSON with its runs ({e!r})") from None
+    runs = read_runs(args.ablation_json)
     print("| column | seeds | xsub: CP-STN − SkeletonCLR | xview | both splits (mean of the two) "
           "| xsub lead − xview lead |")
     print("|---|---|---|---|---|---|")

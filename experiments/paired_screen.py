@@ -22,6 +22,7 @@ if ROOT not in sys.path:
 
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
 from experiments.ablation import COLUMNS  # noqa: E402
+from experiments.tables import read_runs  # noqa: E402
 from experiments.stats import difference_cell  # noqa: E402
 
 REFERENCES = ("cpstn", "skeletonclr")
@@ -99,11 +100,7 @@ def main(argv=None) -> int:
     p.add_argument("--against", required=True, help="an ablation's results JSON holding both methods' runs "
                                                     "of the same seeds")
     args = p.parse_args(argv)
-    try:
-        with open(args.against) as f:
-            saved = json.load(f)["runs"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"{args.against}: not an ablation's results JSON with its runs ({e!r})") from None
+    saved = read_runs(args.against)
     print("\n".join(table(paired(screen_runs(args.screen), saved))))
     return 0
 

@@ -28,6 +28,7 @@ if ROOT not in sys.path:
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
 from experiments.ablation import COLUMNS, settings_of  # noqa: E402
 from experiments.ablation_table import paired_values  # noqa: E402
+from experiments.tables import read_runs  # noqa: E402
 from experiments.stats import equal_spread_t, t_975  # noqa: E402
 
 
@@ -76,11 +77,7 @@ def main(argv=None) -> int:
     p.add_argument("ablation_json", help="an ablation's --results JSON (its runs)")
     p.add_argument("--swaps", nargs="*", default=[], help="ablation folders made with --set train.init_seed=N")
     args = p.parse_args(argv)
-    try:
-        with open(args.ablation_json) as f:
-            runs = json.load(f)["runs"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"{args.ablation_json}: not an ablation's results JSON with its runs ({e!r})") from None
+    runs = read_runs(args.ablation_json)
     print("| split | column | seeds | sd SkeletonCLR | sd CP-STN | sd of CP-STN − SkeletonCLR | correlation "
           "| Pitman-Morgan t (spreads differ at 5%?) |")
     print("|---|---|---|---|---|---|---|---|")

@@ -1,5 +1,6 @@
-"""Writing an experiment's results: table cells, a table between README markers, JSON records,
-and the command line that made them (without the flags that only say where files go).
+"""Writing an experiment's results (table cells, a table between README markers, JSON records,
+and the command line that made them, without the flags that only say where files go), and
+reading an ablation's runs back.
 
 Every file is written through cpstn_min.atomic.atomic_write, so a kill never leaves half a file.
 """
@@ -7,6 +8,7 @@ import json
 import os
 
 from cpstn_min.atomic import atomic_write
+from cpstn_min.errors import UsageError
 
 
 def write_between(path: str, start: str, end: str, text: str) -> bool:
@@ -46,3 +48,12 @@ def without_flags(argv, flags) -> list:
             continue
         kept.append(word)
     return kept
+
+
+def read_runs(path: str) -> list:
+    """The runs of an ablation's results JSON (experiments/ablation.py --results X.md writes X.json)."""
+    try:
+        with open(path) as f:
+            return json.load(f)["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"{path}: not an ablation's results JSON with its runs ({e!r})") from None
