@@ -69,6 +69,9 @@ def frame_pool(feature_map: torch.Tensor, N: int) -> torch.Tensor:
     return per_frame.view(N, -1, *per_frame.shape[1:]).mean(dim=1).flatten(1)
 
 
+POOLS = {"mean": pool_map, "joints": joint_pool, "frames": frame_pool}
+
+
 class PretextHeads(nn.Module):
     def __init__(self, feature_dim: int, classes: Dict[str, int], hidden: int = 256, num_joints: int = 25,
                  spatial_pool: str = "mean", pace_pool: str = "mean"):
@@ -80,18 +83,19 @@ class PretextHeads(nn.Module):
             raise ValueError(f"spatial_pool must be one of {SPATIAL_POOLS}, got {spatial_pool!r}")
         if pace_pool not in PACE_POOLS:
             raise ValueError(f"pace_pool must be one of {PACE_POOLS}, got {pace_pool!r}")
-        self.per_joint = {"spatial", "view"} & set(classes) if spatial_pool == "joints" else set()
-        self.per_frame = {"pace", "dir"} & set(classes) if pace_pool == "frames" else set()
-        in_dims = {name: feature_dim * num_joints if name in self.per_joint else
-                   feature_dim * FRAME_BINS if name in self.per_frame else feature_dim for name in classes}
+        # what each classifier reads: "mean" (pool_map), "joints" (joint_pool) or "frames" (frame_pool)
+        self.reads = {name: spatial_pool if name in ("spatial", "view") else
+                      pace_pool if name in ("pace", "dir") else "mean" for name in classes if name != "mask"}
+        width = {"mean": 1, "joints": num_joints, "frames": FRAME_BINS}
+        in_dims = {name: feature_dim * width[kind] for name, kind in self.reads.items()}
         if "view" in in_dims:
             in_dims["view"] *= 2                                  # pretext and query features side by side
         self.heads = nn.ModuleDict({name: MaskedPartHead(feature_dim, hidden, num_joints) if name == "mask"
                                     else head(in_dims[name], n, hidden) for name, n in classes.items()})
 
     def pool(self, name: str, feature_map: torch.Tensor, N: int) -> torch.Tensor:
-        """What the head of task `name` reads of a feature map: (N,C*V) per joint or (N,C)."""
-        return joint_pool(feature_map, N) if name in self.per_joint else pool_map(feature_map, N)
+        """What the classifier of task `name` reads of a feature map: (N,C), (N,C*V) or (N,C*FRAME_BINS)."""
+        return POOLS[self.reads[name]](feature_map, N)
 
     def forward(self, feature_map: torch.Tensor, views: dict,
                 query_map: Optional[torch.Tensor] = None) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
@@ -101,15 +105,13 @@ class PretextHeads(nn.Module):
         N = views["pace_label"].shape[0]
         if "view" in self.heads and query_map is None:
             raise ValueError("the relative-viewpoint head needs query_map, the query view's feature map")
-        pooled = pool_map(feature_map, N) if set(self.heads) - {"mask"} - self.per_joint - self.per_frame else None
-        joints = joint_pool(feature_map, N) if self.per_joint else None
-        frames = frame_pool(feature_map, N) if self.per_frame else None
+        pooled = {kind: POOLS[kind](feature_map, N) for kind in set(self.reads.values())}   # each once
         out = {}
         for name, h in self.heads.items():
             if name == "mask":
                 out[name] = h(feature_map, views)
                 continue
-            features = joints if name in self.per_joint else frames if name in self.per_frame else pooled
+            features = pooled[self.reads[name]]
             if name == "view":
                 features = torch.cat([features, self.pool(name, query_map, N)], 1)
             labels = views[LABEL_KEYS[name]].to(feature_map.device)
