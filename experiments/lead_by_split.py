@@ -19,7 +19,7 @@ if ROOT not in sys.path:
 
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
 from experiments.ablation import COLUMNS  # noqa: E402
-from experiments.tables import read_runs  # noqa: E402
+from experiments.tables import by_key, read_runs  # noqa: E402
 from experiments.stats import difference_cell  # noqa: E402
 
 SPLITS = ("xsub", "xview")
@@ -27,10 +27,10 @@ SPLITS = ("xsub", "xview")
 
 def leads(runs, column: str) -> Dict[str, Dict[int, float]]:
     """{split: {seed: CP-STN − SkeletonCLR}} over the seeds where both methods ran on that split."""
-    by_key = {(r["split"], r["seed"], r["variant"]): r[column] for r in runs}
-    return {split: {seed: by_key[(split, seed, "cpstn")] - by_key[(split, seed, "skeletonclr")]
-                    for (s, seed, v) in by_key if s == split and v == "cpstn"
-                    and (split, seed, "skeletonclr") in by_key} for split in SPLITS}
+    known = by_key(runs)
+    return {split: {seed: known[(split, seed, "cpstn")][column] - known[(split, seed, "skeletonclr")][column]
+                    for (s, seed, v) in known if s == split and v == "cpstn"
+                    and (split, seed, "skeletonclr") in known} for split in SPLITS}
 
 
 def rows(runs) -> List[tuple]:

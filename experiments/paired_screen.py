@@ -22,7 +22,7 @@ if ROOT not in sys.path:
 
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
 from experiments.ablation import COLUMNS  # noqa: E402
-from experiments.tables import read_runs  # noqa: E402
+from experiments.tables import by_key, read_runs  # noqa: E402
 from experiments.stats import difference_cell  # noqa: E402
 
 REFERENCES = ("cpstn", "skeletonclr")
@@ -43,10 +43,10 @@ def paired(runs, saved) -> list:
     """[(run, {reference: saved run of the same split and seed})] for every run whose seed has both
     references saved. A run without them, or whose benchmark settings (epochs, width, clips, ...: all
 but --set) differ from theirs, is refused: it could not be paired."""
-    by_key = {(r["split"], r["seed"], r["variant"]): r for r in saved}
+    known = by_key(saved)
     out = []
     for run in runs:
-        refs = {v: by_key.get((run["split"], run["seed"], v)) for v in REFERENCES}
+        refs = {v: known.get((run["split"], run["seed"], v)) for v in REFERENCES}
         missing = [v for v, r in refs.items() if r is None]
         if missing:
             raise UsageError(f"{run['split']} seed {run['seed']}: no saved {', '.join(missing)} run of that seed "

@@ -28,13 +28,8 @@ if ROOT not in sys.path:
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
 from experiments.ablation import COLUMNS, settings_of  # noqa: E402
 from experiments.ablation_table import paired_values  # noqa: E402
-from experiments.tables import read_runs  # noqa: E402
+from experiments.tables import by_key, read_runs  # noqa: E402
 from experiments.stats import equal_spread_t, t_975  # noqa: E402
-
-
-def by_key(runs) -> dict:
-    """{(split, seed, variant): run} of an ablation JSON's runs."""
-    return {(r["split"], r["seed"], r["variant"]): r for r in runs}
 
 
 def spread_rows(runs) -> list:

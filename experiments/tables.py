@@ -57,3 +57,8 @@ def read_runs(path: str) -> list:
             return json.load(f)["runs"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(f"{path}: not an ablation's results JSON with its runs ({e!r})") from None
+
+
+def by_key(runs) -> dict:
+    """{(split, seed, variant): run} of an ablation's runs."""
+    return {(r["split"], r["seed"], r["variant"]): r for r in runs}
