@@ -4,16 +4,21 @@
 
 A screen is an ablation made with `--variants cpstn --set FIELD=VALUE` (or any variant) in its own
 folder. Every result.json under it is paired, by split and seed, with the runs of the same seed in
-an ablation's results JSON: today's CP-STN and the SkeletonCLR baseline, made with the same seed's
-data order, views and initial weights. A run made with one thread reproduces a saved run of the same
-configuration to the last digit (README "Time"), so the saved runs stand in for rerunning them.
-Prints per run its three columns and its differences from both, then per split the mean difference
-and its 95% confidence interval.
+one or more ablations' results JSON: today's CP-STN and the SkeletonCLR baseline (or only those
+named by --references), made with the same seed's data order, views and initial weights. A run
+made with one thread reproduces a saved run of the same configuration to the last digit (README
+"Time"), so the saved runs stand in for rerunning them. Prints per run its three columns and its
+differences from each reference, then per split the mean difference and its 95% confidence interval,
+and the seed spread of the run and of each reference with a test that they spread alike.
+
+New seeds need new references: run `--variants skeletonclr` at the same seeds into a folder of its
+own, then pass its results JSON after the saved one and `--references skeletonclr`.
 """
 import argparse
 import glob
 import json
 import os
+import statistics
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,30 +28,51 @@ if ROOT not in sys.path:
 from cpstn_min.errors import UsageError, run_cli  # noqa: E402
 from experiments.ablation import COLUMNS  # noqa: E402
 from experiments.tables import by_key, read_runs  # noqa: E402
-from experiments.stats import difference_cell  # noqa: E402
+from experiments.stats import difference_cell, equal_spread_t, t_975  # noqa: E402
 
 REFERENCES = ("cpstn", "skeletonclr")
 
 
-def screen_runs(folder: str) -> list:
-    """Every result.json under folder/<split>/seed<N>/<variant>/, sorted by split and seed."""
-    runs = []
-    for path in glob.glob(os.path.join(folder, "*", "seed*", "*", "result.json")):
-        with open(path) as f:
-            runs.append(json.load(f))
-    if not runs:
-        raise UsageError(f"{folder}: no runs (<split>/seed<N>/<variant>/result.json) under it")
+def screen_runs(folders) -> list:
+    """Every result.json under <folder>/<split>/seed<N>/<variant>/ of each folder (one screen run in
+    parts, e.g. seeds 1-10 and 11-20), sorted by split and seed; a run found twice is refused."""
+    runs, seen = [], {}
+    for folder in folders:
+        paths = glob.glob(os.path.join(folder, "*", "seed*", "*", "result.json"))
+        if not paths:
+            raise UsageError(f"{folder}: no runs (<split>/seed<N>/<variant>/result.json) under it")
+        for path in paths:
+            with open(path) as f:
+                run = json.load(f)
+            key = (run["split"], run["seed"], run["variant"])
+            if key in seen:
+                raise UsageError(f"{key[0]} seed {key[1]} {key[2]}: found in both {seen[key]} and {folder}")
+            seen[key] = folder
+            runs.append(run)
     return sorted(runs, key=lambda r: (r["split"], r["seed"]))
 
 
-def paired(runs, saved) -> list:
-    """[(run, {reference: saved run of the same split and seed})] for every run whose seed has both
-    references saved. A run without them, or whose benchmark settings (epochs, width, clips, ...: all
+def saved_runs(paths) -> list:
+    """The runs of several ablations' results JSON; a (split, seed, variant) held twice is refused,
+    since which of the two a screen was compared with would be unclear."""
+    runs, seen = [], {}
+    for path in paths:
+        for key in by_key(read_runs(path)):
+            if key in seen:
+                raise UsageError(f"{key[0]} seed {key[1]} {key[2]}: held by both {seen[key]} and {path}")
+            seen[key] = path
+        runs += read_runs(path)
+    return runs
+
+
+def paired(runs, saved, references=REFERENCES) -> list:
+    """[(run, {reference: saved run of the same split and seed})] for every run whose seed has all
+    `references` saved. A run without them, or whose benchmark settings (epochs, width, clips, ...: all
 but --set) differ from theirs, is refused: it could not be paired."""
     known = by_key(saved)
     out = []
     for run in runs:
-        refs = {v: known.get((run["split"], run["seed"], v)) for v in REFERENCES}
+        refs = {v: known.get((run["split"], run["seed"], v)) for v in references}
         missing = [v for v, r in refs.items() if r is None]
         if missing:
             raise UsageError(f"{run['split']} seed {run['seed']}: no saved {', '.join(missing)} run of that seed "
@@ -74,15 +100,19 @@ def differences(run, ref) -> str:
     return " / ".join(f"{run[c] - ref[c]:+.1f}" for c in COLUMNS)
 
 
-def table(pairs) -> list:
-    lines = ["| split | seed | run (kNN / recipe / standardized) | heads, last epoch (%) | − today's CP-STN "
-             "| − SkeletonCLR |", "|---|---|---|---|---|---|"]
+LABELS = {"cpstn": "today's CP-STN", "skeletonclr": "SkeletonCLR"}
+
+
+def table(pairs, references=REFERENCES) -> list:
+    minus = " | ".join(f"− {LABELS[v]}" for v in references)
+    lines = [f"| split | seed | run (kNN / recipe / standardized) | heads, last epoch (%) | {minus} |",
+             "|---|---|---|---|" + "---|" * len(references)]
     for run, refs in pairs:
         heads = ", ".join(f"{t} {100 * a:.1f}" for t, a in sorted(run.get("heads", {}).items())) or "–"
-        lines.append(f"| {run['split']} | {run['seed']} | {cells(run)} | {heads} | {differences(run, refs['cpstn'])} "
-                     f"| {differences(run, refs['skeletonclr'])} |")
-    lines += ["", "| split | seeds | column | − today's CP-STN [95% CI] | − SkeletonCLR [95% CI] |",
-              "|---|---|---|---|---|"]
+        lines.append(f"| {run['split']} | {run['seed']} | {cells(run)} | {heads} | "
+                     + " | ".join(differences(run, refs[v]) for v in references) + " |")
+    lines += ["", "| split | seeds | column | " + " | ".join(f"− {LABELS[v]} [95% CI]" for v in references) + " |",
+              "|---|---|---|" + "---|" * len(references)]
     for split in sorted({run["split"] for run, _ in pairs}):
         group = [(run, refs) for run, refs in pairs if run["split"] == split]
         seeds = ", ".join(str(run["seed"]) for run, _ in group)
@@ -90,18 +120,44 @@ def table(pairs) -> list:
             values = [run[column] for run, _ in group]
             lines.append(f"| {split} | {seeds} | {label} | "
                          + " | ".join(difference_cell(values, [refs[v][column] for _, refs in group])
-                                      for v in REFERENCES) + " |")
-    return lines
+                                      for v in references) + " |")
+    return lines + [""] + spread_table(pairs, references)
+
+
+def spread_table(pairs, references) -> list:
+    """Per split and column, the seed standard deviation of the run and of each reference over the
+    same seeds, and the Pitman-Morgan t of run against reference (t < 0: the run spreads less)."""
+    lines = ["| split | column | run sd | " + " | ".join(f"{LABELS[v]} sd (t)" for v in references) + " |",
+             "|---|---|---|" + "---|" * len(references)]
+    for split in sorted({run["split"] for run, _ in pairs}):
+        group = [(run, refs) for run, refs in pairs if run["split"] == split]
+        if len(group) < 3:
+            continue                          # the test needs three pairs
+        for column, (label, _) in COLUMNS.items():
+            mine = [run[column] for run, _ in group]
+            cells = []
+            for v in references:
+                theirs = [refs[v][column] for _, refs in group]
+                t, dof = equal_spread_t(mine, theirs)
+                star = "*" if abs(t) > t_975(dof) else ""
+                cells.append(f"{statistics.stdev(theirs):.1f} ({t:+.1f}{star})")
+            lines.append(f"| {split} | {label} | {statistics.stdev(mine):.1f} | " + " | ".join(cells) + " |")
+    return lines + ["", "sd: sample standard deviation over the seeds above; t: Pitman-Morgan, * rejects equal "
+                    "spread at 5%."]
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("screen", help="the screen's ablation folder (its --out-dir)")
-    p.add_argument("--against", required=True, help="an ablation's results JSON holding both methods' runs "
-                                                    "of the same seeds")
+    p.add_argument("screen", nargs="+", help="the screen's ablation folder (its --out-dir), or several "
+                                             "holding its parts")
+    p.add_argument("--against", required=True, nargs="+", metavar="JSON",
+                   help="ablations' results JSON holding the references' runs of the same seeds")
+    p.add_argument("--references", nargs="+", choices=REFERENCES, default=list(REFERENCES),
+                   help="which saved runs to compare with (default: both)")
     args = p.parse_args(argv)
-    saved = read_runs(args.against)
-    print("\n".join(table(paired(screen_runs(args.screen), saved))))
+    references = tuple(args.references)
+    pairs = paired(screen_runs(args.screen), saved_runs(args.against), references)
+    print("\n".join(table(pairs, references)))
     return 0
 
 

@@ -45,4 +45,43 @@ def test_a_seed_without_saved_runs_or_with_other_settings_is_refused(tmp_path):
     with pytest.raises(UsageError, match=r"other benchmark settings \(epochs\)"):
         paired_screen.paired([run("xview", 1, "cpstn", 70.0, {**SETTINGS, "epochs": 18})], saved)
     with pytest.raises(UsageError, match="no runs"):
-        paired_screen.screen_runs(str(tmp_path))
+        paired_screen.screen_runs([str(tmp_path)])
+
+
+def test_references_from_several_files_and_only_those_named(tmp_path, capsys):
+    write_screen(tmp_path / "screen", [run("xview", s, "cpstn", 72.0 + s) for s in (1, 4)])
+    (tmp_path / "saved.json").write_text(json.dumps({"runs": saved_runs()}))
+    # seed 4 has a baseline in a second file and no saved CP-STN: pair with the baseline only
+    (tmp_path / "more.json").write_text(json.dumps({"runs": [run("xview", 4, "skeletonclr", 73.0)]}))
+    argv = [str(tmp_path / "screen"), "--against", str(tmp_path / "saved.json"), str(tmp_path / "more.json")]
+    with pytest.raises(UsageError, match="xview seed 4: no saved cpstn run"):
+        paired_screen.main(argv)
+    assert paired_screen.main(argv + ["--references", "skeletonclr"]) == 0
+    out = capsys.readouterr().out
+    assert "| xview | 4 | 76.0 / 86.0 / 88.0 | – | +3.0 / +3.0 / +3.0 |" in out
+    assert "today's CP-STN" not in out
+    # seed 1: 73 - 71 = +2; seed 4: +3
+    assert "| xview | 1, 4 | kNN | +2.5 [-3.9, +8.9] |" in out
+
+
+def test_a_run_saved_in_two_files_is_refused(tmp_path):
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text(json.dumps({"runs": saved_runs()}))
+    with pytest.raises(UsageError, match="xview seed 1 cpstn: held by both"):
+        paired_screen.saved_runs([str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+
+
+def test_a_screen_in_parts_and_its_spread_against_each_reference(tmp_path, capsys):
+    # seeds 1-3 in two folders; the run 72 + s spreads like CP-STN (70 + s), half as much as the
+    # baseline (69 + 2 s): sd 1.0 against 1.0 and 2.0
+    write_screen(tmp_path / "part1", [run("xview", s, "cpstn", 72.0 + s) for s in (1, 2)])
+    write_screen(tmp_path / "part2", [run("xview", 3, "cpstn", 75.0)])
+    (tmp_path / "saved.json").write_text(json.dumps({"runs": saved_runs()}))
+    assert paired_screen.main([str(tmp_path / "part1"), str(tmp_path / "part2"),
+                               "--against", str(tmp_path / "saved.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| xview | 1, 2, 3 | kNN | +2.0 [+2.0, +2.0] | +1.0 [-1.5, +3.5] |" in out
+    # equal spread: t 0; half the spread on 3 pairs: r = -1, t = -inf, rejected
+    assert "| xview | kNN | 1.0 | 1.0 (+0.0) | 2.0 (-inf*) |" in out
+    with pytest.raises(UsageError, match="xview seed 3 cpstn: found in both"):
+        paired_screen.screen_runs([str(tmp_path / "part2"), str(tmp_path / "part2")])
