@@ -33,23 +33,33 @@ from experiments.stats import difference_cell, equal_spread_t, t_975  # noqa: E4
 REFERENCES = ("cpstn", "skeletonclr")
 
 
-def screen_runs(folders) -> list:
-    """Every result.json under <folder>/<split>/seed<N>/<variant>/ of each folder (one screen run in
-    parts, e.g. seeds 1-10 and 11-20), sorted by split and seed; a run found twice is refused."""
+def screen_runs(sources) -> list:
+    """The screen's runs, sorted by split and seed: every result.json under <folder>/<split>/seed<N>/
+    <variant>/ of each folder, or the runs of a results JSON (the table.json its ablation wrote, or a
+    copy kept under experiments/results/). A screen may come in parts (seeds 1-10, then 11-20); a run
+    found twice is refused."""
     runs, seen = [], {}
-    for folder in folders:
-        paths = glob.glob(os.path.join(folder, "*", "seed*", "*", "result.json"))
-        if not paths:
-            raise UsageError(f"{folder}: no runs (<split>/seed<N>/<variant>/result.json) under it")
-        for path in paths:
-            with open(path) as f:
-                run = json.load(f)
+    for source in sources:
+        for run in runs_of(source):
             key = (run["split"], run["seed"], run["variant"])
             if key in seen:
-                raise UsageError(f"{key[0]} seed {key[1]} {key[2]}: found in both {seen[key]} and {folder}")
-            seen[key] = folder
+                raise UsageError(f"{key[0]} seed {key[1]} {key[2]}: found in both {seen[key]} and {source}")
+            seen[key] = source
             runs.append(run)
     return sorted(runs, key=lambda r: (r["split"], r["seed"]))
+
+
+def runs_of(source: str) -> list:
+    if os.path.isfile(source):
+        return read_runs(source)
+    paths = sorted(glob.glob(os.path.join(source, "*", "seed*", "*", "result.json")))
+    if not paths:
+        raise UsageError(f"{source}: no runs (<split>/seed<N>/<variant>/result.json) under it")
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
+    return runs
 
 
 def saved_runs(paths) -> list:
@@ -148,8 +158,8 @@ def spread_table(pairs, references) -> list:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("screen", nargs="+", help="the screen's ablation folder (its --out-dir), or several "
-                                             "holding its parts")
+    p.add_argument("screen", nargs="+", help="the screen's ablation folder (its --out-dir) or results JSON; "
+                                             "several for a screen run in parts")
     p.add_argument("--against", required=True, nargs="+", metavar="JSON",
                    help="ablations' results JSON holding the references' runs of the same seeds")
     p.add_argument("--references", nargs="+", choices=REFERENCES, default=list(REFERENCES),

@@ -72,16 +72,16 @@ def test_a_run_saved_in_two_files_is_refused(tmp_path):
 
 
 def test_a_screen_in_parts_and_its_spread_against_each_reference(tmp_path, capsys):
-    # seeds 1-3 in two folders; the run 72 + s spreads like CP-STN (70 + s), half as much as the
+    # seeds 1-3 in a folder and a results JSON; the run 72 + s spreads like CP-STN (70 + s), half as much as the
     # baseline (69 + 2 s): sd 1.0 against 1.0 and 2.0
     write_screen(tmp_path / "part1", [run("xview", s, "cpstn", 72.0 + s) for s in (1, 2)])
-    write_screen(tmp_path / "part2", [run("xview", 3, "cpstn", 75.0)])
+    (tmp_path / "part2.json").write_text(json.dumps({"runs": [run("xview", 3, "cpstn", 75.0)]}))
     (tmp_path / "saved.json").write_text(json.dumps({"runs": saved_runs()}))
-    assert paired_screen.main([str(tmp_path / "part1"), str(tmp_path / "part2"),
+    assert paired_screen.main([str(tmp_path / "part1"), str(tmp_path / "part2.json"),
                                "--against", str(tmp_path / "saved.json")]) == 0
     out = capsys.readouterr().out
     assert "| xview | 1, 2, 3 | kNN | +2.0 [+2.0, +2.0] | +1.0 [-1.5, +3.5] |" in out
     # equal spread: t 0; half the spread on 3 pairs: r = -1, t = -inf, rejected
     assert "| xview | kNN | 1.0 | 1.0 (+0.0) | 2.0 (-inf*) |" in out
     with pytest.raises(UsageError, match="xview seed 3 cpstn: found in both"):
-        paired_screen.screen_runs([str(tmp_path / "part2"), str(tmp_path / "part2")])
+        paired_screen.screen_runs([str(tmp_path / "part2.json"), str(tmp_path / "part2.json")])
