@@ -125,13 +125,24 @@ def table(pairs, references=REFERENCES) -> list:
               "|---|---|---|" + "---|" * len(references)]
     for split in sorted({run["split"] for run, _ in pairs}):
         group = [(run, refs) for run, refs in pairs if run["split"] == split]
-        seeds = ", ".join(str(run["seed"]) for run, _ in group)
+        seeds = seed_ranges([run["seed"] for run, _ in group])
         for column, (label, _) in COLUMNS.items():
             values = [run[column] for run, _ in group]
             lines.append(f"| {split} | {seeds} | {label} | "
                          + " | ".join(difference_cell(values, [refs[v][column] for _, refs in group])
                                       for v in references) + " |")
     return lines + [""] + spread_table(pairs, references)
+
+
+def seed_ranges(seeds) -> str:
+    """[1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8': twenty seeds stay readable in a table cell."""
+    spans = []
+    for seed in sorted(seeds):
+        if spans and seed == spans[-1][1] + 1:
+            spans[-1][1] = seed
+        else:
+            spans.append([seed, seed])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def spread_table(pairs, references) -> list:

@@ -35,7 +35,7 @@ def test_each_run_is_compared_with_both_saved_runs_of_its_seed(tmp_path, capsys)
     # seed 1: 73 against CP-STN 71 and SkeletonCLR 71; seed 2: 74 against 72 and 73
     assert "| xview | 1 | 73.0 / 83.0 / 85.0 | pace 42.5 | +2.0 / +2.0 / +2.0 | +2.0 / +2.0 / +2.0 |" in out
     assert "| xview | 2 | 74.0 / 84.0 / 86.0 | pace 42.5 | +2.0 / +2.0 / +2.0 | +1.0 / +1.0 / +1.0 |" in out
-    assert "| xview | 1, 2 | kNN | +2.0 [+2.0, +2.0] | +1.5 [-4.9, +7.9] |" in out
+    assert "| xview | 1-2 | kNN | +2.0 [+2.0, +2.0] | +1.5 [-4.9, +7.9] |" in out
 
 
 def test_a_seed_without_saved_runs_or_with_other_settings_is_refused(tmp_path):
@@ -80,8 +80,13 @@ def test_a_screen_in_parts_and_its_spread_against_each_reference(tmp_path, capsy
     assert paired_screen.main([str(tmp_path / "part1"), str(tmp_path / "part2.json"),
                                "--against", str(tmp_path / "saved.json")]) == 0
     out = capsys.readouterr().out
-    assert "| xview | 1, 2, 3 | kNN | +2.0 [+2.0, +2.0] | +1.0 [-1.5, +3.5] |" in out
+    assert "| xview | 1-3 | kNN | +2.0 [+2.0, +2.0] | +1.0 [-1.5, +3.5] |" in out
     # equal spread: t 0; half the spread on 3 pairs: r = -1, t = -inf, rejected
     assert "| xview | kNN | 1.0 | 1.0 (+0.0) | 2.0 (-inf*) |" in out
     with pytest.raises(UsageError, match="xview seed 3 cpstn: found in both"):
         paired_screen.screen_runs([str(tmp_path / "part2.json"), str(tmp_path / "part2.json")])
+
+
+def test_seed_ranges():
+    assert paired_screen.seed_ranges([8, 1, 2, 3, 5, 7]) == "1-3, 5, 7-8"
+    assert paired_screen.seed_ranges([4]) == "4"
