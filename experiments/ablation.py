@@ -209,7 +209,8 @@ def pretext_heads(run_dir: str) -> dict:
 
 def saved_result(path: str, settings: dict, pretrained: bool = True):
     """The result.json of an earlier run made with `settings` and every column, else UsageError.
-    pretrained=False (a random or supervised row): PRETRAINING_ONLY settings are not compared."""
+    pretrained=False (a random or supervised row): PRETRAINING_ONLY settings are not compared;
+    pretrained=True: --set is not compared here, the saved config.json is (run_one)."""
     with open(path) as f:
         saved = json.load(f)
     # a setting the saved run predates had its default value then (PREDATED_SETTINGS where the default
@@ -217,8 +218,10 @@ def saved_result(path: str, settings: dict, pretrained: bool = True):
     defaults = vars(build_parser().parse_args([]))
     old = {RENAMED_SETTINGS.get(k, k): v for k, v in saved.get("settings", {}).items()}
     old = {**{k: defaults[k] for k in RUN_SETTINGS}, **PREDATED_SETTINGS, **old}
+    # a pretrained row's --set is judged by the configuration it resolves to (run_config, in run_one):
+    # a run made with --set X=Y is the run a later default X=Y makes
     changed = [f"--{k.replace('_', '-')} {old[k]} there, {v} now" for k, v in settings.items()
-               if old[k] != v and (pretrained or k not in PRETRAINING_ONLY)]
+               if old[k] != v and (pretrained or k not in PRETRAINING_ONLY) and not (pretrained and k == "set")]
     missing = [c for c in COLUMNS if c not in saved]
     if missing:
         changed.append(f"no {' / '.join(missing)} result")

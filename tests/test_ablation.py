@@ -293,6 +293,35 @@ def test_saved_run_made_under_another_config_default_is_trained_again(tmp_path, 
         assert calls[0].train.overwrite and not calls[0].train.resume
 
 
+@pytest.mark.parametrize("variant, saved_set, trained", [("cpstn", ["model.pace_pool=mean"], False),
+                                                         ("cpstn", ["model.pace_pool=frames"], True),
+                                                         ("skeletonclr", ["model.pace_pool=frames"], False)])
+def test_a_pretrained_row_made_with_set_is_judged_by_the_config_it_resolved_to(tmp_path, monkeypatch, variant,
+                                                                              saved_set, trained):
+    """A run made with --set X=Y is the run that a default X=Y makes: when a default changes to what
+    a screen set, the screen's runs are reused; a --set the run reads that differs trains again."""
+    made = ablation.build_parser().parse_args(["--out-dir", str(tmp_path), "--set", *saved_set])
+    config = ablation.pretrain_config(made, "xsub", 1, variant, "/tmp/unused").to_dict()
+    run_dir = _saved_run(tmp_path, made, variant, config)
+    calls = []
+    monkeypatch.setattr(ablation.training, "main", lambda cfg, log: calls.append(cfg) or str(run_dir / "c.pt"))
+    monkeypatch.setattr(ablation, "evaluate_run", lambda *a: {"knn": 9.0, "recipe": 9.0, "probe": 9.0})
+    now = ablation.build_parser().parse_args(["--out-dir", str(tmp_path)])
+    result = ablation.run_one(now, "xsub", 1, variant, {})
+    assert bool(calls) == trained and result["knn"] == (9.0 if trained else 3.0)
+
+
+def test_a_row_that_does_not_pretrain_still_compares_set(tmp_path):
+    made = ablation.build_parser().parse_args(["--set", "model.pace_pool=mean"])
+    run_dir = _saved_run(tmp_path, made, "random", {})
+    now = ablation.build_parser().parse_args([])
+    with pytest.raises(UsageError, match="other settings"):
+        ablation.saved_result(str(run_dir / "result.json"), {k: getattr(now, k) for k in ablation.RUN_SETTINGS},
+                              pretrained=False)
+    assert ablation.saved_result(str(run_dir / "result.json"), {k: getattr(now, k) for k in ablation.RUN_SETTINGS},
+                                 pretrained=True)["knn"] == 3.0
+
+
 def test_configs_saved_before_a_field_existed_count_as_its_old_value():
     from experiments.run_config import config_changes
     args = ablation.build_parser().parse_args([])
