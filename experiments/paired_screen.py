@@ -175,9 +175,13 @@ def main(argv=None) -> int:
                    help="ablations' results JSON holding the references' runs of the same seeds")
     p.add_argument("--references", nargs="+", choices=REFERENCES, default=list(REFERENCES),
                    help="which saved runs to compare with (default: both)")
+    p.add_argument("--seeds", nargs="+", type=int, help="only the screen's runs of these seeds (default: all)")
     args = p.parse_args(argv)
     references = tuple(args.references)
-    pairs = paired(screen_runs(args.screen), saved_runs(args.against), references)
+    runs = [r for r in screen_runs(args.screen) if args.seeds is None or r["seed"] in args.seeds]
+    if not runs:
+        raise UsageError(f"the screen has no runs of seeds {args.seeds}")
+    pairs = paired(runs, saved_runs(args.against), references)
     print("\n".join(table(pairs, references)))
     return 0
 

@@ -62,6 +62,11 @@ def test_references_from_several_files_and_only_those_named(tmp_path, capsys):
     assert "today's CP-STN" not in out
     # seed 1: 73 - 71 = +2; seed 4: +3
     assert "| xview | 1, 4 | kNN | +2.5 [-3.9, +8.9] |" in out
+    # --seeds keeps the seeds that have both references
+    assert paired_screen.main(argv + ["--seeds", "1"]) == 0
+    assert "| xview | 1 | kNN | +2.0 | +2.0 |" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="no runs of seeds"):
+        paired_screen.main(argv + ["--seeds", "9"])
 
 
 def test_a_run_saved_in_two_files_is_refused(tmp_path):
