@@ -38,15 +38,21 @@ def screen_runs(sources) -> list:
     <variant>/ of each folder, or the runs of a results JSON (the table.json its ablation wrote, or a
     copy kept under experiments/results/). A screen may come in parts (seeds 1-10, then 11-20); a run
     found twice is refused."""
+    return sorted(union(sources, runs_of, "found in"), key=lambda r: (r["split"], r["seed"]))
+
+
+def union(sources, read, where: str) -> list:
+    """The runs that read(source) gives for every source; a (split, seed, variant) given by two
+    sources is refused, since which of the two stands for it would be unclear."""
     runs, seen = [], {}
     for source in sources:
-        for run in runs_of(source):
+        for run in read(source):
             key = (run["split"], run["seed"], run["variant"])
             if key in seen:
-                raise UsageError(f"{key[0]} seed {key[1]} {key[2]}: found in both {seen[key]} and {source}")
+                raise UsageError(f"{key[0]} seed {key[1]} {key[2]}: {where} both {seen[key]} and {source}")
             seen[key] = source
             runs.append(run)
-    return sorted(runs, key=lambda r: (r["split"], r["seed"]))
+    return runs
 
 
 def runs_of(source: str) -> list:
@@ -63,16 +69,8 @@ def runs_of(source: str) -> list:
 
 
 def saved_runs(paths) -> list:
-    """The runs of several ablations' results JSON; a (split, seed, variant) held twice is refused,
-    since which of the two a screen was compared with would be unclear."""
-    runs, seen = [], {}
-    for path in paths:
-        for key in by_key(read_runs(path)):
-            if key in seen:
-                raise UsageError(f"{key[0]} seed {key[1]} {key[2]}: held by both {seen[key]} and {path}")
-            seen[key] = path
-        runs += read_runs(path)
-    return runs
+    """The runs of several ablations' results JSON, each (split, seed, variant) held by one of them."""
+    return union(paths, read_runs, "held by")
 
 
 def paired(runs, saved, references=REFERENCES) -> list:
@@ -123,8 +121,7 @@ def table(pairs, references=REFERENCES) -> list:
                      + " | ".join(differences(run, refs[v]) for v in references) + " |")
     lines += ["", "| split | seeds | column | " + " | ".join(f"− {LABELS[v]} [95% CI]" for v in references) + " |",
               "|---|---|---|" + "---|" * len(references)]
-    for split in sorted({run["split"] for run, _ in pairs}):
-        group = [(run, refs) for run, refs in pairs if run["split"] == split]
+    for split, group in by_split(pairs):
         seeds = seed_ranges([run["seed"] for run, _ in group])
         for column, (label, _) in COLUMNS.items():
             values = [run[column] for run, _ in group]
@@ -132,6 +129,12 @@ def table(pairs, references=REFERENCES) -> list:
                          + " | ".join(difference_cell(values, [refs[v][column] for _, refs in group])
                                       for v in references) + " |")
     return lines + [""] + spread_table(pairs, references)
+
+
+def by_split(pairs):
+    """(split, its pairs) for each split, in order."""
+    for split in sorted({run["split"] for run, _ in pairs}):
+        yield split, [(run, refs) for run, refs in pairs if run["split"] == split]
 
 
 def seed_ranges(seeds) -> str:
@@ -150,8 +153,7 @@ def spread_table(pairs, references) -> list:
     same seeds, and the Pitman-Morgan t of run against reference (t < 0: the run spreads less)."""
     lines = ["| split | column | run sd | " + " | ".join(f"{LABELS[v]} sd (t)" for v in references) + " |",
              "|---|---|---|" + "---|" * len(references)]
-    for split in sorted({run["split"] for run, _ in pairs}):
-        group = [(run, refs) for run, refs in pairs if run["split"] == split]
+    for split, group in by_split(pairs):
         if len(group) < 3:
             continue                          # the test needs three pairs
         for column, (label, _) in COLUMNS.items():

@@ -95,3 +95,10 @@ def test_a_screen_in_parts_and_its_spread_against_each_reference(tmp_path, capsy
 def test_seed_ranges():
     assert paired_screen.seed_ranges([8, 1, 2, 3, 5, 7]) == "1-3, 5, 7-8"
     assert paired_screen.seed_ranges([4]) == "4"
+
+
+def test_a_bad_reference_or_seed_exits_2_naming_the_flag(tmp_path, capsys):
+    for bad in (["--references", "pretext"], ["--seeds", "one"]):
+        with pytest.raises(SystemExit) as e:
+            paired_screen.main([str(tmp_path), "--against", str(tmp_path / "saved.json"), *bad])
+        assert e.value.code == 2 and bad[0] in capsys.readouterr().err
