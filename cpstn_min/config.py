@@ -54,7 +54,8 @@ class AugmentConfig:
     # before the per-joint head, README "Pretext tasks")
     pretext_spatial: str = "freeze"
     pretext_rotations_deg: Tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)   # rotation: about the camera axis
-    pretext_reverse: bool = False                     # also predict playback direction
+    # also predict playback direction (--no-pretext-reverse: off, as every run before it was the default)
+    pretext_reverse: bool = True
     # the pretext view's viewpoint, drawn as the query's (shear, rotation up to +-deg about each axis):
     # the pace head then learns speed from every viewpoint, not only the training cameras'
     # (README "Pretext tasks"); 0 and 0 reproduce runs made before (rotation 0 draws nothing)
@@ -99,10 +100,11 @@ class ModelConfig:
     # time only, one vector per joint, so which body part was changed stays locatable; "mean" =
     # averaged over joints too, as the pace head (before this field: no spatial task learned so)
     spatial_pool: str = "joints"
-    # what the pace (and direction) classifier reads: "mean" = features averaged over time and joints
-    # (every run before this field) | "frames" = averaged over the joints only, in 8 spans of time,
-    # so the head sees how the features change along the view (pretext.py)
-    pace_pool: str = "mean"
+    # what the pace (and direction) classifier reads: "frames" = features averaged over the joints
+    # only, in 8 spans of time, so the head sees how the features change along the view (pretext.py;
+    # with the direction task the default since the benchmark measured it, README "Pretext tasks") |
+    # "mean" = averaged over time and joints (the default before; configs saved then load with it)
+    pace_pool: str = "frames"
     # the encoder's initial conv and graph-conv weights: "uniform" (PyTorch's default, as the peers
     # and every run before this field) | "orthogonal" (the same norm per layer, orthogonal rows or
     # columns: no draw with nearly parallel filters; experiments/results/seed_spread.md)
@@ -143,6 +145,8 @@ def upgrade(d: dict) -> dict:
       it): the pretext view was not rotated, 0;
     - saved before spatial_pool existed (its model section names pretext_hidden but not it): the
       spatial head read the mean over joints;
+    - saved before pace_pool existed (names pretext_hidden but not it): the pace head read the mean
+      over time and joints;
     - saved before the pretext redesign (it has model.lambda_rot): in-plane rotation and
       crop-fraction pace."""
     d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
@@ -150,8 +154,9 @@ def upgrade(d: dict) -> dict:
     if isinstance(augment, dict) and "pretext_shear" in augment and "pretext_rotate_deg" not in augment:
         augment["pretext_rotate_deg"] = 0.0
     model = d.get("model", {})
-    if isinstance(model, dict) and "pretext_hidden" in model and "spatial_pool" not in model:
-        model["spatial_pool"] = "mean"
+    if isinstance(model, dict) and "pretext_hidden" in model:
+        model.setdefault("spatial_pool", "mean")
+        model.setdefault("pace_pool", "mean")
     if not isinstance(model, dict) or "lambda_rot" not in model:
         return d
     d["model"]["lambda_spatial"] = d["model"].pop("lambda_rot")
@@ -159,6 +164,7 @@ def upgrade(d: dict) -> dict:
     d["augment"].setdefault("pretext_shear", 0.0)            # nor sheared, before those fields existed
     d["augment"].setdefault("pretext_rotate_deg", 0.0)
     d["model"].setdefault("spatial_pool", "mean")
+    d["model"].setdefault("pace_pool", "mean")
     return d
 
 

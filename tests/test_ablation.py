@@ -160,7 +160,7 @@ def test_tiny_ablation_end_to_end_then_reused(tmp_path):
     result = json.loads((tmp_path / "runs" / "xsub" / "seed1" / "random" / "result.json").read_text())
     assert set(ablation.COLUMNS) <= set(result) and result["num_classes"] == 26
     cpstn = json.loads((tmp_path / "runs" / "xsub" / "seed1" / "cpstn" / "result.json").read_text())
-    assert set(cpstn["heads"]) == {"spatial", "pace"} and 0 <= cpstn["heads"]["pace"] <= 1
+    assert set(cpstn["heads"]) == {"spatial", "pace", "dir"} and 0 <= cpstn["heads"]["pace"] <= 1
     supervised = json.loads((tmp_path / "runs" / "xsub" / "seed1" / "supervised" / "result.json").read_text())
     assert supervised["probe"] is not None and supervised["knn"] is None
     for name in ("eval_linear.json", "eval_linear_recipe.json", "eval_knn.json"):
@@ -212,11 +212,18 @@ def test_quick_preset_yields_to_given_flags():
     assert ablation.parse_args([]).synthetic_train == 2600
 
 
+BEFORE_OVER_TIME = ["model.pace_pool=mean", "augment.pretext_reverse=false"]
+
+
 def test_table_notes_name_the_pretext_tasks_the_runs_used():
     default = ablation.notes(ablation.parse_args([]), "cmd", 1.0, {})
-    assert "pretext pace (weight 1) and freeze (weight 1 on one feature vector per joint), heads after encoder " \
-           "block 7, pretext view rotated up to ±30° about each axis and sheared 0.5" in default
-    pace_only = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=none"]), "cmd", 1.0, {})
+    assert ("pretext pace (weight 1 on the features over time) and freeze (weight 1 on one feature vector per "
+            "joint) and playback direction (weight 1 on the features over time), heads after encoder block 7, "
+            "pretext view rotated up to ±30° about each axis and sheared 0.5") in default
+
+    def notes_before(*sets):   # the defaults before the heads read over time with the direction task
+        return ablation.notes(ablation.parse_args(["--set", *BEFORE_OVER_TIME, *sets]), "cmd", 1.0, {})
+    pace_only = notes_before("augment.pretext_spatial=none")
     assert "pretext pace (weight 1), heads after" in pace_only and "freeze" not in pace_only
     assert "viewpoint" not in default
     view = ablation.notes(ablation.parse_args(["--set", "augment.pretext_viewpoint=true", "model.lambda_view=0.5"]),
@@ -225,23 +232,21 @@ def test_table_notes_name_the_pretext_tasks_the_runs_used():
     still = ablation.notes(ablation.parse_args(["--set", "augment.pretext_rotate_deg=0", "augment.pretext_shear=0"]),
                            "cmd", 1.0, {})
     assert "pretext view unrotated and unsheared" in still
-    masked = ablation.notes(ablation.parse_args(["--set", "augment.pretext_spatial=mask", "model.pretext_block=0",
-                                                 "--lambda-spatial", "0.5"]), "cmd", 1.0, {})
+    masked = ablation.notes(ablation.parse_args(["--set", *BEFORE_OVER_TIME, "augment.pretext_spatial=mask",
+                                                 "model.pretext_block=0", "--lambda-spatial", "0.5"]), "cmd", 1.0, {})
     assert "pace (weight 1) and mask (weight 0.5), heads after the last block" in masked
     assert "over training" not in default
-    decay = ablation.notes(ablation.parse_args(["--set", "model.pretext_weight_end=0"]), "cmd", 1.0, {})
+    decay = notes_before("model.pretext_weight_end=0")
     assert "freeze (weight 1 on one feature vector per joint), every weight times a factor going from 1 to 0 " \
            "over training (half cosine), heads after" in decay
     halved = ablation.notes(ablation.parse_args(["--set", "model.pretext_weight_start=0.5",
                                                  "model.pretext_weight_end=0.5"]), "cmd", 1.0, {})
     assert "every weight times 0.5, heads after" in halved
-    joint_mean = ablation.notes(ablation.parse_args(["--set", "model.spatial_pool=mean"]), "cmd", 1.0, {})
+    joint_mean = notes_before("model.spatial_pool=mean")
     assert "pace (weight 1) and freeze (weight 1), heads after encoder block 7" in joint_mean
-    over_time = ablation.notes(ablation.parse_args(["--set", "model.pace_pool=frames", "augment.pretext_reverse=true"]),
-                               "cmd", 1.0, {})
-    assert ("pace (weight 1 on the features over time) and freeze (weight 1 on one feature vector per joint) "
-            "and playback direction (weight 1 on the features over time), heads after") in over_time
-    assert "playback direction" not in default and "over time" not in default
+    before = notes_before()
+    assert "pretext pace (weight 1) and freeze (weight 1 on one feature vector per joint), heads after" in before
+    assert "playback direction" not in before and "over time" not in before
 
 
 @pytest.mark.parametrize("flag, value, field", [("--lr", "-1", "train.lr"), ("--moco-momentum", "2", "model.momentum"),
@@ -293,9 +298,9 @@ def test_saved_run_made_under_another_config_default_is_trained_again(tmp_path, 
         assert calls[0].train.overwrite and not calls[0].train.resume
 
 
-@pytest.mark.parametrize("variant, saved_set, trained", [("cpstn", ["model.pace_pool=mean"], False),
-                                                         ("cpstn", ["model.pace_pool=frames"], True),
-                                                         ("skeletonclr", ["model.pace_pool=frames"], False)])
+@pytest.mark.parametrize("variant, saved_set, trained", [("cpstn", ["model.pace_pool=frames"], False),
+                                                         ("cpstn", ["model.pace_pool=mean"], True),
+                                                         ("skeletonclr", ["model.pace_pool=mean"], False)])
 def test_a_pretrained_row_made_with_set_is_judged_by_the_config_it_resolved_to(tmp_path, monkeypatch, variant,
                                                                               saved_set, trained):
     """A run made with --set X=Y is the run that a default X=Y makes: when a default changes to what

@@ -93,7 +93,7 @@ def test_rotation_classes():
 def test_pace_one_with_step_one_returns_the_clip():
     x, _ = clips(N=3, T=17)
     torch.testing.assert_close(_play(x, np.eye(3)), x, rtol=0, atol=0)
-    cfg = still(T_out=17, pretext_strides=(1,), pretext_spatial="none")
+    cfg = still(T_out=17, pretext_strides=(1,), pretext_spatial="none", pretext_reverse=False)
     full = torch.full((3,), 17)
     views = augment.make_views(x, full, gen(), cfg, contrastive=False)
     torch.testing.assert_close(views["pretext"], x, rtol=0, atol=1e-6)
@@ -120,7 +120,7 @@ def test_crop_pace_class_sets_the_fraction_of_the_clip_covered():
     """The first pace design, kept behind augment.pretext_pace = "crop"."""
     T, L = 21, 201
     x = torch.arange(L, dtype=torch.float64).view(1, 1, L, 1, 1).expand(400, 3, L, 1, 1).contiguous()
-    cfg = still(T_out=T, pretext_pace="crop", pretext_spatial="none")
+    cfg = still(T_out=T, pretext_pace="crop", pretext_spatial="none", pretext_reverse=False)
     views = augment.make_views(x, torch.full((400,), L), gen(), cfg, contrastive=False)
     frames = views["pretext"][:, 0, :, 0, 0]
     covered = (frames[:, -1] - frames[:, 0] + 1) / L
@@ -167,10 +167,13 @@ def test_views_shapes_dtypes_and_labels():
     for k in ("key", "query", "pretext"):
         assert views[k].shape == (5, 3, 12, 18, 1) and views[k].dtype == torch.float64
     assert views["spatial_label"].dtype == torch.int64 and views["spatial_label"].max() < 6
-    assert "dir_label" not in views
+    assert views["dir_label"].dtype == torch.int64 and views["dir_label"].max() <= 1   # on by default
     assert set(augment.make_views(x, L, gen(), cfg, pretext=False)) == {"key", "query"}
-    assert set(augment.make_views(x, L, gen(), cfg, contrastive=False)) == {"pretext", "spatial_label", "pace_label"}
-    no_spatial = dataclasses.replace(cfg, pretext_spatial="none")
+    pretext_only = {"pretext", "spatial_label", "pace_label", "dir_label"}
+    assert set(augment.make_views(x, L, gen(), cfg, contrastive=False)) == pretext_only
+    forward_only = AugmentConfig(T_out=12, pretext_spatial="freeze", pretext_reverse=False)
+    assert set(augment.make_views(x, L, gen(), forward_only, contrastive=False)) == pretext_only - {"dir_label"}
+    no_spatial = dataclasses.replace(forward_only, pretext_spatial="none")
     assert set(augment.make_views(x, L, gen(), no_spatial, contrastive=False)) == {"pretext", "pace_label"}
 
 

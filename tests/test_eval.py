@@ -257,7 +257,7 @@ def test_each_protocol_runs_and_writes_results(tiny_checkpoint, protocol, extra,
         assert json.load(open(os.path.join(run_dir, "eval_linear.json")))["top1"] == record["top1"]
         assert record["settings"]["linear_probe"] == "standardized" and record["settings"]["linear_lr"] == 0.3
         # the pretraining run's pretext heads, one accuracy per epoch, drawn in the PNG too
-        assert set(record["pretext_curves"]) == {"epoch", "spatial", "pace"}
+        assert set(record["pretext_curves"]) == {"epoch", "spatial", "pace", "dir"}
         assert record["pretext_curves"]["epoch"] == [1] and 0 <= record["pretext_curves"]["pace"][0] <= 100
         # the recipe's probe has its own files: the default probe's results stay as they were
         eval_cli.main(["--checkpoint", tiny_checkpoint, "--protocol", "linear", "--epochs", "2",

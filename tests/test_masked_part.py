@@ -98,7 +98,8 @@ def test_views_carry_the_unmasked_target_and_balanced_parts():
     torch.testing.assert_close(mask["pretext"], mask_view(plain["pretext"], mask["mask_label"]))
     counts = np.bincount(mask["mask_label"].numpy(), minlength=5)
     assert len(counts) == 5 and (np.abs(counts - 100) < 30).all(), counts
-    assert pretext_classes(AugmentConfig(pretext_spatial="mask")) == {"pace": 4, "mask": 5}
+    assert pretext_classes(AugmentConfig(pretext_spatial="mask")) == {"pace": 4, "mask": 5, "dir": 2}
+    assert pretext_classes(AugmentConfig(pretext_spatial="mask", pretext_reverse=False)) == {"pace": 4, "mask": 5}
 
 
 def test_cpstn_with_the_mask_task_trains():

@@ -153,7 +153,7 @@ def test_pretext_heads_can_read_an_earlier_block():
     """pretext_block k: the pretext view runs through blocks 1..k only, so the last blocks
     learn from the contrastive loss alone."""
     torch.manual_seed(0)
-    model = CPSTN(tiny_cfg(pretext_block=7), queue_size=16, classes=CLASSES)
+    model = CPSTN(tiny_cfg(pretext_block=7, pace_pool="mean"), queue_size=16, classes=CLASSES)
     assert model.pretext.heads["pace"][0].in_features == model.encoder_q.widths[6]
     v = views()
     out = model({k: v[k] for k in ("pretext", "spatial_label", "pace_label")} | {"query": v["query"],
@@ -168,9 +168,9 @@ def test_pretext_heads_can_read_an_earlier_block():
 
 def test_spatial_head_can_read_one_vector_per_joint():
     """spatial_pool "joints": the spatial classifier reads the pretext features averaged over time
-    (and bodies) only, so it sees which joint's features changed; the pace head still reads the mean."""
+    (and bodies) only, so it sees which joint's features changed; a pace head on the mean stays so."""
     torch.manual_seed(0)
-    model = CPSTN(tiny_cfg(spatial_pool="joints"), queue_size=16, classes=CLASSES)
+    model = CPSTN(tiny_cfg(spatial_pool="joints", pace_pool="mean"), queue_size=16, classes=CLASSES)
     C = model.encoder_q.feature_dim
     assert model.pretext.heads["spatial"][0].in_features == C * V
     assert model.pretext.heads["pace"][0].in_features == C

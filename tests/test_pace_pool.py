@@ -53,10 +53,10 @@ def test_pace_and_direction_heads_can_read_the_features_over_time():
 
 
 def test_the_frames_pool_changes_what_the_pace_head_sees():
-    """Same weights where the shapes agree, same views: the default reads the mean and gives
-    another pace loss (a guard against the field being read nowhere)."""
+    """Same weights where the shapes agree, same views: the mean gives another pace loss than the
+    spans of time (a guard against the field being read nowhere)."""
     torch.manual_seed(0)
-    mean = CPSTN(tiny_cfg(), queue_size=16, classes=CLASSES)
+    mean = CPSTN(tiny_cfg(pace_pool="mean"), queue_size=16, classes=CLASSES)
     assert mean.pretext.heads["pace"][0].in_features == mean.encoder_q.widths[mean.pretext_block - 1]
     torch.manual_seed(0)
     frames = CPSTN(tiny_cfg(pace_pool="frames"), queue_size=16, classes=CLASSES)

@@ -32,7 +32,8 @@ FLAGS = [
      "each action their own way (0, the default: every clip draws its motion afresh)"),
     ("--cache-dir", "data.cache_dir", str, "where generated (synthetic) or converted (NTU) arrays are cached"),
     ("--frames", "augment.T_out", int, "frames of every view (clips are resampled to this length)"),
-    ("--pretext-reverse", "augment.pretext_reverse=True", None, "also predict playback direction"),
+    ("--pretext-reverse", "augment.pretext_reverse=True", None, "also predict playback direction (the default)"),
+    ("--no-pretext-reverse", "augment.pretext_reverse=False", None, "no playback-direction task"),
     ("--pretext-viewpoint", "augment.pretext_viewpoint=True", None, "also predict by which yaw the pretext "
                                                                    "view was turned from the query's viewpoint"),
     ("--pretext-spatial", "augment.pretext_spatial", str, "spatial pretext task: none | freeze | swap | mask | rotation"),
@@ -42,8 +43,8 @@ FLAGS = [
                                                     "(0: the last)"),
     ("--spatial-pool", "model.spatial_pool", str, "what the spatial head reads: mean (over time and joints) | "
                                                   "joints (over time only: one vector per joint)"),
-    ("--pace-pool", "model.pace_pool", str, "what the pace and direction heads read: mean (over time and "
-                                            "joints) | frames (over joints only: 8 spans of time)"),
+    ("--pace-pool", "model.pace_pool", str, "what the pace and direction heads read: frames (over joints "
+                                            "only: 8 spans of time; the default) | mean (over time and joints)"),
     ("--hidden-channels", "model.hidden_channels", int, "ST-GCN width of the first blocks"),
     ("--feature-dim", "model.feature_dim", int, "pooled encoder features"),
     ("--queue-size", "model.queue_size", int, "MoCo queue length (capped to the dataset size)"),
