@@ -2,8 +2,8 @@
 
 Tasks (labels come from augment.make_views / pretext_views.py): 'spatial' = which
 spatial transform (a frozen or swapped body part, or an in-plane rotation), 'pace' =
-which playback speed, optionally 'dir' = forward or reversed playback: classifiers on
-pooled features (N,D) -> logits (N,classes); with spatial_pool "joints" the spatial classifier
+which playback speed, 'dir' = forward or reversed playback (augment.pretext_reverse, on by
+default): classifiers on pooled features (N,D) -> logits (N,classes); with spatial_pool "joints" the spatial classifier
 reads the feature map averaged over time only, (N,D*V): averaged over the joints too, which part
 was frozen or swapped is no longer in the features; with pace_pool "frames" the pace and direction
 classifiers read the map averaged over the joints only, in FRAME_BINS steps of time, (N,D*FRAME_BINS),

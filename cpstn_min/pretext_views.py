@@ -1,4 +1,4 @@
-"""The labelled pretext view of a batch: playback speed, a spatial transform, optionally direction.
+"""The labelled pretext view of a batch: playback speed, a spatial transform, playback direction.
 
 Shapes: clips x (N,3,T,V,M), valid lengths L (N,); the view is (N,3,T_p,V,M) with
 T_p = cfg.pretext_frames (0: cfg.T_out); labels (N,) int64.
@@ -32,7 +32,7 @@ Spatial label, cfg.pretext_spatial:
   "rotation" the first design: one of cfg.pretext_rotations_deg about the camera axis;
              an upright body gives the answer away through the gravity direction.
   "none"     no spatial task.
-Direction (cfg.pretext_reverse): dir_label 1 plays the view backwards.
+Direction (cfg.pretext_reverse, on by default): dir_label 1 plays the view backwards.
 Relative viewpoint (cfg.pretext_viewpoint, needs the contrastive views): the pretext view is
 seen from the query's viewpoint turned by cfg.pretext_viewpoint_deg[view_label] about the
 vertical (y) axis, R = Ry(yaw) @ R_query_rotation @ own shear; a head on both views' features
