@@ -75,7 +75,9 @@ def list_samples(raw_dir, dataset):
 def parse_all(paths, store, workers, strict):
     """Parses `paths` into shards; returns (files parsed, seconds)."""
     start, buffer = time.perf_counter(), []
-    pool = multiprocessing.Pool(workers) if workers > 1 and len(paths) > 1 else None
+    # spawn, not Linux's default fork: a child forked while another thread (torch's pools, a progress
+    # bar's monitor) holds a lock can wait on it forever; it hung the test suite once
+    pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 and len(paths) > 1 else None
     results = pool.imap(parse_file, paths, chunksize=8) if pool else map(parse_file, paths)
     try:
         with tqdm(results, total=len(paths), unit="file", desc="parsing", disable=not paths) as bar:
