@@ -154,7 +154,7 @@ def upgrade(d: dict) -> dict:
     if isinstance(augment, dict) and "pretext_shear" in augment and "pretext_rotate_deg" not in augment:
         augment["pretext_rotate_deg"] = 0.0
     model = d.get("model", {})
-    if isinstance(model, dict) and "pretext_hidden" in model:
+    if isinstance(model, dict) and ("pretext_hidden" in model or "lambda_rot" in model):
         model.setdefault("spatial_pool", "mean")
         model.setdefault("pace_pool", "mean")
     if not isinstance(model, dict) or "lambda_rot" not in model:
@@ -163,8 +163,6 @@ def upgrade(d: dict) -> dict:
     d.setdefault("augment", {}).update(pretext_pace="crop", pretext_spatial="rotation")
     d["augment"].setdefault("pretext_shear", 0.0)            # nor sheared, before those fields existed
     d["augment"].setdefault("pretext_rotate_deg", 0.0)
-    d["model"].setdefault("spatial_pool", "mean")
-    d["model"].setdefault("pace_pool", "mean")
     return d
 
 

@@ -3,12 +3,13 @@
 Tasks (labels come from augment.make_views / pretext_views.py): 'spatial' = which
 spatial transform (a frozen or swapped body part, or an in-plane rotation), 'pace' =
 which playback speed, 'dir' = forward or reversed playback (augment.pretext_reverse, on by
-default): classifiers on pooled features (N,D) -> logits (N,classes); with spatial_pool "joints" the spatial classifier
-reads the feature map averaged over time only, (N,D*V): averaged over the joints too, which part
-was frozen or swapped is no longer in the features; with pace_pool "frames" the pace and direction
-classifiers read the map averaged over the joints only, in FRAME_BINS steps of time, (N,D*FRAME_BINS),
-so how the features change over the view reaches them. 'mask' = where the joints of a body part
-that was masked out of the view are: a per-joint decoder on the feature map (masked_part.py).
+default): classifiers on pooled features (N,D) -> logits (N,classes); with spatial_pool "joints"
+the spatial classifier reads the feature map averaged over time only, (N,D*V): averaged over the
+joints too, which part was frozen or swapped is no longer in the features; with pace_pool
+"frames" the pace and direction classifiers read the map averaged over the joints only, in
+FRAME_BINS steps of time, (N,D*FRAME_BINS), so how the features change over the view reaches
+them. 'mask' = where the joints of a body part that was masked out of the view are: a per-joint
+decoder on the feature map (masked_part.py).
 'view' = by which yaw the pretext view's viewpoint was turned from the contrastive query's: a
 classifier on both views' features side by side (pooled as the spatial head's), so it needs the
 query's feature map at the same block.

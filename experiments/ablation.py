@@ -220,8 +220,9 @@ def saved_result(path: str, settings: dict, pretrained: bool = True):
     old = {**{k: defaults[k] for k in RUN_SETTINGS}, **PREDATED_SETTINGS, **old}
     # a pretrained row's --set is judged by the configuration it resolves to (run_config, in run_one):
     # a run made with --set X=Y is the run a later default X=Y makes
+    not_compared = ("set",) if pretrained else PRETRAINING_ONLY
     changed = [f"--{k.replace('_', '-')} {old[k]} there, {v} now" for k, v in settings.items()
-               if old[k] != v and (pretrained or k not in PRETRAINING_ONLY) and not (pretrained and k == "set")]
+               if old[k] != v and k not in not_compared]
     missing = [c for c in COLUMNS if c not in saved]
     if missing:
         changed.append(f"no {' / '.join(missing)} result")

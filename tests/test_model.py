@@ -227,6 +227,8 @@ def test_configs_saved_before_the_pretext_redesign_still_load():
     assert (cfg.augment.pretext_shear, cfg.augment.pretext_rotate_deg) == (0.0, 0.0)
     assert cfg.model.spatial_pool == "mean"
     assert "lambda_rot" in old["model"]                       # the caller's dict is left as it was
+    del old["model"]["pretext_hidden"], old["model"]["pace_pool"]   # older still: neither field
+    assert (Config.from_dict(old).model.spatial_pool, Config.from_dict(old).model.pace_pool) == ("mean", "mean")
 
 
 def test_configs_saved_before_the_pretext_view_rotation_resume_unrotated():
